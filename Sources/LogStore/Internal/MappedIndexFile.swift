@@ -1,0 +1,95 @@
+/// A preallocated, memory-mapped file of fixed-size big-endian entries: the storage under
+/// ``OffsetIndex`` and ``TimeIndex``. Entries are appended in order; lookups binary-search,
+/// trying the most recent entries first. Callers serialize access (the owning log's lock).
+final class MappedIndexFile: @unchecked Sendable {
+    let path: String
+    let entrySize: Int
+    private let handle: any FileHandle
+    private var region: MappedRegion?
+    private(set) var entryCount: Int
+    private(set) var maxEntries: Int
+
+    /// Opens or creates the index at `path`, mapping room for `maxBytes` of entries. An existing
+    /// file keeps its whole entries (a trimmed file's length says how many there are); call
+    /// ``reset()`` to rebuild it.
+    init(fileSystem: any FileSystem, path: String, entrySize: Int, maxBytes: Int) throws {
+        self.path = path
+        self.entrySize = entrySize
+        self.handle = try fileSystem.openFile(path, create: true)
+        let existing = Int(try handle.size())
+        self.entryCount = existing / entrySize
+        self.maxEntries = max(maxBytes / entrySize, entryCount)
+        if maxEntries * entrySize > existing { try handle.allocate(size: Int64(maxEntries * entrySize)) }
+        if maxEntries > 0 {
+            region = try handle.map(length: maxEntries * entrySize)
+        }
+    }
+
+    var isFull: Bool { entryCount >= maxEntries }
+    var sizeInBytes: Int { entryCount * entrySize }
+
+    /// Pointer to entry `index` (which must exist or be the one being appended).
+    @inline(__always)
+    func entry(_ index: Int) -> UnsafeMutableRawPointer {
+        region!.pointer + index * entrySize
+    }
+
+    /// Reserves the next entry and returns its address; the caller fills it.
+    func appendEntry() -> UnsafeMutableRawPointer {
+        precondition(entryCount < maxEntries, "index \(path) is full")
+        let pointer = entry(entryCount)
+        entryCount += 1
+        return pointer
+    }
+
+    /// Drops every entry from `count` on.
+    func truncate(toEntries count: Int) {
+        entryCount = min(entryCount, count)
+    }
+
+    func reset() { entryCount = 0 }
+
+    /// The greatest entry index whose key is ≤ `target`, where `key(i)` grows with i; nil when the
+    /// first entry is already larger. Searches the last few pages first.
+    @inline(__always)
+    func floorIndex(of target: Int64, key: (Int) -> Int64) -> Int? {
+        guard entryCount > 0, key(0) <= target else { return nil }
+        let warmEntries = max(1, 8192 / entrySize)
+        var low = 0
+        var high = entryCount - 1
+        if entryCount > warmEntries, key(entryCount - warmEntries) <= target {
+            low = entryCount - warmEntries
+        } else if entryCount > warmEntries {
+            high = entryCount - warmEntries
+        }
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if key(middle) <= target { low = middle } else { high = middle - 1 }
+        }
+        return low
+    }
+
+    /// msync: the entries survive power loss once this returns.
+    func flush() throws {
+        if let region { try handle.syncMapped(region) }
+    }
+
+    /// Unmaps the file and cuts it to its used length (when the segment rolls or the log closes).
+    func trim() throws {
+        try flush()
+        region = nil
+        try handle.truncate(to: Int64(sizeInBytes))
+        try handle.sync()
+        maxEntries = entryCount
+        if entryCount > 0 { region = try handle.map(length: sizeInBytes) }
+    }
+
+    /// Grows a trimmed index back to `maxBytes` of room (when a closed log's last segment becomes
+    /// active again).
+    func reopen(maxBytes: Int) throws {
+        region = nil
+        maxEntries = max(maxBytes / entrySize, entryCount)
+        if maxEntries > entryCount { try handle.allocate(size: Int64(maxEntries * entrySize)) }
+        if maxEntries > 0 { region = try handle.map(length: maxEntries * entrySize) }
+    }
+}

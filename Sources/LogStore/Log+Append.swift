@@ -1,0 +1,290 @@
+import Dispatch
+import Logging
+import NIOCore
+import Synchronization
+
+/// What an append got: the offsets assigned to its records.
+public struct AppendResult: Sendable, Hashable {
+    /// Offset of the first record appended.
+    public var baseOffset: Int64
+    /// Offset of the last record appended.
+    public var lastOffset: Int64
+    /// The log start offset at the time of the append (Produce responses carry it).
+    public var logStartOffset: Int64
+}
+
+/// Appends waiting for the writer.
+struct AppendQueue {
+    struct Pending {
+        var bytes: ByteBuffer
+        var batches: [AppendValidator.Batch]
+        var continuation: CheckedContinuation<AppendResult, any Error>
+    }
+
+    var items: [Pending] = []
+    var drainScheduled = false
+    var closing = false
+    var flushScheduled = false
+}
+
+/// Buffers the writer reuses between drains, so the hot path does not allocate per append.
+final class WriterScratch: @unchecked Sendable {
+    /// Batches of one drain, copied back to back with their offsets assigned.
+    var writeBuffer = ByteBuffer()
+    var placements: [Placement] = []
+
+    struct Placement {
+        var size: Int
+        var lastOffset: Int64
+        var maxTimestamp: Int64
+    }
+}
+
+extension Log {
+    /// Appends one or more record batches (as a producer sent them) and returns the offsets
+    /// assigned, once the flush policy allows acknowledging them.
+    /// - Throws: ``LogStoreError`` — validation codes (`corruptMessage`, `messageTooLarge`,
+    ///   `unsupportedCompression`, `invalidRecord`, `transactionsNotSupported`), `diskFull`,
+    ///   `offline` or `closed`.
+    public func append(_ records: ByteBuffer) async throws -> AppendResult {
+        let config = try state.withLock { (state) throws(LogStoreError) in
+            try checkUsable(state)
+            return state.config
+        }
+        let validator = AppendValidator(maxMessageBytes: config.maxMessageBytes, requireKeys: config.isCompacted)
+        var batches: [AppendValidator.Batch] = []
+        try records.withUnsafeReadableBytes { raw in try validator.validate(raw, into: &batches) }
+        return try await withCheckedThrowingContinuation { continuation in
+            let pending = AppendQueue.Pending(bytes: records, batches: batches, continuation: continuation)
+            let schedule = queue.withLock { queue -> Bool? in
+                if queue.closing { return nil }
+                queue.items.append(pending)
+                if queue.drainScheduled { return false }
+                queue.drainScheduled = true
+                return true
+            }
+            switch schedule {
+            case nil: continuation.resume(throwing: LogStoreError(.closed, "\(topic)-\(partition) is closed"))
+            case true?: writerQueue.async { self.drain() }
+            case false?: break
+            }
+        }
+    }
+
+    /// The writer loop: takes everything queued, writes it, syncs once, answers, and repeats
+    /// while more arrived in the meantime (group commit).
+    func drain() {
+        while true {
+            let items = queue.withLock { queue -> [AppendQueue.Pending] in
+                let items = queue.items
+                queue.items.removeAll(keepingCapacity: true)
+                if items.isEmpty { queue.drainScheduled = false }
+                return items
+            }
+            if items.isEmpty { return }
+            commit(items)
+        }
+    }
+
+    private func commit(_ items: [AppendQueue.Pending]) {
+        do {
+            let results = try writeAndSync(items)
+            for (item, result) in zip(items, results) { item.continuation.resume(returning: result) }
+        } catch {
+            for item in items { item.continuation.resume(throwing: error) }
+        }
+    }
+
+    /// Writes the batches of `items` and syncs per the flush policy. On a write or sync failure
+    /// the partition goes offline (except a full disk before anything was written durably, which
+    /// is undone and reported).
+    private func writeAndSync(_ items: [AppendQueue.Pending]) throws -> [AppendResult] {
+        let (config, startOffset, logStart) = try state.withLock { (state) throws(LogStoreError) in
+            try checkUsable(state)
+            return (state.config, state.logEndOffset, state.logStartOffset)
+        }
+        let free = try fileSystem.availableBytes(at: directory)
+        if free < options.minFreeBytes {
+            throw LogStoreError(
+                .diskFull,
+                "only \(free) bytes free on the data directory's file system, below the \(options.minFreeBytes)-byte "
+                    + "watermark; appends resume when space is freed")
+        }
+        let now = options.clock()
+        var results: [AppendResult] = []
+        results.reserveCapacity(items.count)
+        var nextOffset = startOffset
+        var touched: [Segment] = [active]
+        var rolled = false
+        let scratch = writerScratch
+        scratch.writeBuffer.clear()
+        scratch.placements.removeAll(keepingCapacity: true)
+        var segment = touched[0]
+        var segmentEnd = state.withLock { _ in segment.size }
+
+        for item in items {
+            let base = nextOffset
+            for batch in item.batches {
+                let overflow = nextOffset + Int64(batch.lastOffsetDelta) - segment.baseOffset > Int64(UInt32.max)
+                let needsRoll =
+                    segmentEnd > 0
+                    && (segmentEnd + batch.size > config.segmentBytes || overflow
+                        || state.withLock { _ in segment.indexesFull }
+                        || (segment.rollReferenceTime.map { now - $0 >= config.segmentMs } ?? false))
+                if needsRoll {
+                    try writeBuffered(into: segment, config: config, now: now, rolled: rolled)
+                    segment = try roll(at: nextOffset, config: config)
+                    touched.append(segment)
+                    rolled = true
+                    segmentEnd = 0
+                }
+                let writeStart = scratch.writeBuffer.writerIndex
+                var slice = item.bytes.getSlice(at: item.bytes.readerIndex + batch.position, length: batch.size)!
+                scratch.writeBuffer.writeBuffer(&slice)
+                scratch.writeBuffer.setInteger(nextOffset, at: writeStart)
+                let lastOffset = nextOffset + Int64(batch.lastOffsetDelta)
+                scratch.placements.append(
+                    WriterScratch.Placement(size: batch.size, lastOffset: lastOffset, maxTimestamp: batch.maxTimestamp))
+                segmentEnd += batch.size
+                nextOffset = lastOffset + 1
+            }
+            results.append(AppendResult(baseOffset: base, lastOffset: nextOffset - 1, logStartOffset: logStart))
+        }
+        try writeBuffered(into: segment, config: config, now: now, rolled: rolled)
+
+        switch config.flushPolicy {
+        case .always:
+            do {
+                try segment.log.sync()
+            } catch {
+                throw goOffline(error)
+            }
+            publish(touched: touched, durable: true)
+        case .interval(let milliseconds):
+            publish(touched: touched, durable: false)
+            scheduleFlush(after: milliseconds)
+        case .never:
+            publish(touched: touched, durable: false)
+        }
+        return results
+    }
+
+    /// Writes the buffered batches at the end of `segment` with one pwrite and indexes them.
+    private func writeBuffered(into segment: Segment, config: LogConfig, now: Int64, rolled: Bool) throws {
+        let scratch = writerScratch
+        guard scratch.writeBuffer.readableBytes > 0 else { return }
+        let position = state.withLock { _ in segment.size }
+        do {
+            try scratch.writeBuffer.withUnsafeReadableBytes { raw in try segment.log.write(raw, at: Int64(position)) }
+        } catch let error as LogStoreError where error.code == .diskFull && !rolled {
+            // Nothing of this drain is acknowledged yet: cut the partial write off and report.
+            do {
+                try segment.log.truncate(to: Int64(position))
+            } catch {
+                throw goOffline(error)
+            }
+            throw LogStoreError(.diskFull, "the disk is full (\(error.message)); appends resume when space is freed")
+        } catch {
+            throw goOffline(error)
+        }
+        state.withLock { state in
+            var at = position
+            for placement in scratch.placements {
+                segment.didAppend(
+                    position: at, size: placement.size, lastOffset: placement.lastOffset,
+                    maxTimestamp: placement.maxTimestamp, now: now, indexInterval: config.indexIntervalBytes)
+                at += placement.size
+            }
+            state.logEndOffset = segment.nextOffset
+        }
+        scratch.writeBuffer.clear()
+        scratch.placements.removeAll(keepingCapacity: true)
+    }
+
+    /// Makes what was written visible: readable sizes, high watermark, and (when durable) the
+    /// recovery point. Then wakes waiting readers.
+    private func publish(touched: [Segment], durable: Bool) {
+        let highWatermark = state.withLock { state -> Int64 in
+            for segment in touched { segment.readableSize = segment.size }
+            state.highWatermark = state.logEndOffset
+            if durable { state.recoveryPoint = state.logEndOffset }
+            return state.highWatermark
+        }
+        waiters.advance(to: highWatermark)
+    }
+
+    /// Seals the active segment and starts a new one at `baseOffset`.
+    func roll(at baseOffset: Int64, config: LogConfig) throws -> Segment {
+        let old = active
+        let segment: Segment
+        do {
+            try state.withLock { _ in try old.seal() }
+            segment = try Segment(
+                fileSystem: fileSystem, directory: directory, baseOffset: baseOffset, config: config, active: true)
+            try fileSystem.syncDirectory(directory)
+        } catch {
+            throw goOffline(error)
+        }
+        let checkpoint = state.withLock { state -> Checkpoint in
+            state.segments.append(segment)
+            state.recoveryPoint = max(state.recoveryPoint, baseOffset)
+            return Checkpoint(recoveryPoint: baseOffset, logStartOffset: state.logStartOffset)
+        }
+        writeCheckpoint(checkpoint)
+        logger.debug("rolled segment", metadata: ["baseOffset": "\(baseOffset)"])
+        return segment
+    }
+
+    /// Persists a checkpoint; a failure only costs a longer recovery next time.
+    func writeCheckpoint(_ checkpoint: Checkpoint) {
+        do {
+            try checkpoint.write(fileSystem: fileSystem, directory: directory)
+            state.withLock { $0.checkpointed = checkpoint }
+        } catch {
+            logger.warning("cannot write checkpoint", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Under `interval`, fsyncs the active segment once the interval has passed.
+    private func scheduleFlush(after milliseconds: Int64) {
+        let schedule = queue.withLock { queue -> Bool in
+            if queue.flushScheduled { return false }
+            queue.flushScheduled = true
+            return true
+        }
+        guard schedule else { return }
+        writerQueue.asyncAfter(deadline: DispatchTime.now() + .milliseconds(Int(milliseconds))) {
+            self.queue.withLock { $0.flushScheduled = false }
+            self.flushActiveSegment()
+        }
+    }
+
+    /// fsyncs the active segment and advances the recovery point (writer queue only).
+    func flushActiveSegment() {
+        let (segment, end, usable) = state.withLock { state in
+            (state.segments.last!, state.logEndOffset, !state.closed && state.offlineError == nil)
+        }
+        guard usable else { return }
+        do {
+            try segment.log.sync()
+            state.withLock { $0.recoveryPoint = max($0.recoveryPoint, end) }
+        } catch {
+            _ = goOffline(error)
+        }
+    }
+
+    /// Writes and fsyncs everything queued, whatever the flush policy; returns when done.
+    public func flush() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            writerQueue.async {
+                self.drain()
+                self.flushActiveSegment()
+                if let error = self.offlineError {
+                    continuation.resume(throwing: error)
+                } else {
+                    continuation.resume()
+                }
+            }
+        }
+    }
+}

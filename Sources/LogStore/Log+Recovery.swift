@@ -1,0 +1,140 @@
+import Dispatch
+import Logging
+import Synchronization
+
+extension Log {
+    /// Opens (creating if needed) the log in `directory`.
+    ///
+    /// After a clean shutdown the index files are trusted (and sanity-checked). Otherwise every
+    /// segment from the one holding the checkpointed recovery point on is re-read with CRC checks;
+    /// the first bad batch and everything after it is truncated, and those segments' indexes are
+    /// rebuilt. Segments before the recovery point are not read.
+    static func open(
+        topic: String, partition: Int, directory: String, config: LogConfig, fileSystem: any FileSystem,
+        options: LogOptions, cleanShutdown: Bool
+    ) throws -> Log {
+        try fileSystem.createDirectory(directory)
+        let names = try fileSystem.contentsOfDirectory(directory)
+        var bases: [Int64] = []
+        for name in names {
+            if name.hasSuffix(".log"), let base = Int64(name.dropLast(4)), name.count == 24 {
+                bases.append(base)
+            } else if name.hasSuffix(".tmp") {
+                try fileSystem.removeFile(Path.join(directory, name))
+            }
+        }
+        bases.sort()
+        // Index files without a log (a crash between deleting files) are leftovers.
+        let baseSet = Set(bases)
+        for name in names where name.hasSuffix(".index") || name.hasSuffix(".timeindex") {
+            let stem = name.split(separator: ".").first.map(String.init) ?? ""
+            if let base = Int64(stem), !baseSet.contains(base) {
+                try fileSystem.removeFile(Path.join(directory, name))
+            }
+        }
+
+        let checkpoint = Checkpoint.read(fileSystem: fileSystem, directory: directory)
+        var logger = options.logger
+        logger[metadataKey: "partition"] = "\(topic)-\(partition)"
+        var segments: [Segment] = []
+        if bases.isEmpty {
+            let base = checkpoint?.logStartOffset ?? 0
+            segments.append(
+                try Segment(fileSystem: fileSystem, directory: directory, baseOffset: base, config: config, active: true))
+            try fileSystem.syncDirectory(directory)
+        } else {
+            let recoveryPoint = cleanShutdown ? Int64.max : (checkpoint?.recoveryPoint ?? 0)
+            // Recovery starts at the segment that holds the recovery point (or the last one).
+            let firstToRecover =
+                cleanShutdown ? bases.count : (bases.lastIndex(where: { $0 <= recoveryPoint }) ?? 0)
+            var previousEnd: Int64?
+            for (i, base) in bases.enumerated() {
+                let isLast = i == bases.count - 1
+                let recovering = i >= firstToRecover
+                let segment = try Segment(
+                    fileSystem: fileSystem, directory: directory, baseOffset: base, config: config,
+                    active: recovering)
+                if recovering {
+                    let result = try segment.recover(truncate: true, config: config, minimumOffset: previousEnd)
+                    try segment.flush()
+                    if let reason = result.reason {
+                        logger.warning(
+                            "recovery truncated the log",
+                            metadata: ["reason": "\(reason)", "bytesDropped": "\(result.truncatedBytes)"])
+                    }
+                    segments.append(segment)
+                    if result.reason != nil && !isLast {
+                        // Everything after the first bad batch goes, later segments included.
+                        for later in bases[(i + 1)...] {
+                            logger.warning("recovery removed a segment after the bad batch", metadata: ["baseOffset": "\(later)"])
+                            for suffix in [".log", ".index", ".timeindex"] {
+                                try fileSystem.removeFile(Path.join(directory, Segment.fileName(later, suffix)))
+                            }
+                        }
+                        try fileSystem.syncDirectory(directory)
+                        break
+                    }
+                    if !isLast { try segment.seal() }
+                } else {
+                    try segment.restoreFromIndexes(config: config)
+                    segments.append(segment)
+                }
+                previousEnd = segment.nextOffset
+            }
+            let last = segments.last!
+            if firstToRecover >= segments.count {
+                try last.unseal(config: config)
+            }
+        }
+
+        let end = segments.last!.nextOffset
+        let logStart = max(checkpoint?.logStartOffset ?? 0, segments.first!.baseOffset)
+        let state = State(
+            config: config, segments: segments, logStartOffset: min(logStart, end), logEndOffset: end,
+            highWatermark: end, recoveryPoint: end,
+            checkpointed: checkpoint ?? Checkpoint(recoveryPoint: 0, logStartOffset: 0))
+        let log = Log(
+            topic: topic, partition: partition, directory: directory, fileSystem: fileSystem, options: options,
+            state: state)
+        let now = Checkpoint(recoveryPoint: end, logStartOffset: min(logStart, end))
+        if now != checkpoint { log.writeCheckpoint(now) }
+        return log
+    }
+
+    /// Writes everything queued, seals the active segment, checkpoints, and refuses further use.
+    /// Readers that still hold data keep it.
+    public func close() async {
+        queue.withLock { $0.closing = true }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            writerQueue.async {
+                self.drain()
+                self.closeOnWriter()
+                continuation.resume()
+            }
+        }
+    }
+
+    private func closeOnWriter() {
+        let (segment, usable, checkpoint) = state.withLock { state in
+            (
+                state.segments.last!, !state.closed && state.offlineError == nil,
+                Checkpoint(recoveryPoint: state.logEndOffset, logStartOffset: state.logStartOffset)
+            )
+        }
+        if usable {
+            do {
+                try state.withLock { _ in try segment.seal() }
+                writeCheckpoint(checkpoint)
+            } catch {
+                _ = goOffline(error)
+            }
+        }
+        state.withLock { $0.closed = true }
+        waiters.close()
+    }
+
+    /// Whether the log closed cleanly (everything synced, checkpoint written).
+    var closedCleanly: Bool {
+        state.withLock { $0.closed && $0.offlineError == nil && $0.checkpointed.recoveryPoint == $0.logEndOffset }
+    }
+}

@@ -1,0 +1,160 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOCore
+import Synchronization
+
+/// One partition's log: an ordered list of segments, a single writer that group-commits appends,
+/// and readers that see everything below the high watermark.
+///
+/// Appends are validated on the caller's task, then queued; the writer (a serial dispatch queue,
+/// so blocking I/O stays off the concurrency pool) writes every queued batch with one `pwrite`,
+/// issues one `fdatasync` per the flush policy, and then answers all of them.
+public final class Log: Sendable {
+    public let topic: String
+    public let partition: Int
+    public let directory: String
+    let fileSystem: any FileSystem
+    let options: LogOptions
+    let logger: Logger
+
+    let state: Mutex<State>
+    let queue: Mutex<AppendQueue>
+    let waiters: HighWatermarkWaiters
+    let writerQueue: DispatchQueue
+    /// Writer-only scratch space; touched only on `writerQueue`.
+    let writerScratch: WriterScratch
+
+    struct State {
+        var config: LogConfig
+        /// Ordered by base offset; the last one is active. Never empty while open.
+        var segments: [Segment]
+        var logStartOffset: Int64
+        /// The next offset to assign (the written end).
+        var logEndOffset: Int64
+        var highWatermark: Int64
+        /// Everything below this offset has been fsynced.
+        var recoveryPoint: Int64
+        var checkpointed: Checkpoint
+        var offlineError: LogStoreError?
+        var closed = false
+    }
+
+    var active: Segment { state.withLock { $0.segments.last! } }
+
+    init(
+        topic: String, partition: Int, directory: String, fileSystem: any FileSystem, options: LogOptions,
+        state: State
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.directory = directory
+        self.fileSystem = fileSystem
+        self.options = options
+        var logger = options.logger
+        logger[metadataKey: "partition"] = "\(topic)-\(partition)"
+        self.logger = logger
+        self.state = Mutex(state)
+        self.queue = Mutex(AppendQueue())
+        self.waiters = HighWatermarkWaiters(highWatermark: state.highWatermark)
+        self.writerQueue = DispatchQueue(label: "hooklog.log.\(topic)-\(partition)")
+        self.writerScratch = WriterScratch()
+    }
+
+    // MARK: - Observing
+
+    /// The offset consumers may read up to (exclusive): durable under `always`, written otherwise.
+    public var highWatermark: Int64 { state.withLock { $0.highWatermark } }
+    /// The first offset still in the log.
+    public var logStartOffset: Int64 { state.withLock { $0.logStartOffset } }
+    /// The next offset to be assigned.
+    public var logEndOffset: Int64 { state.withLock { $0.logEndOffset } }
+    public var config: LogConfig { state.withLock { $0.config } }
+    /// Why the partition is offline, if it is.
+    public var offlineError: LogStoreError? { state.withLock { $0.offlineError } }
+
+    /// A summary of the log's segments and offsets.
+    public var info: LogInfo {
+        state.withLock { state in
+            LogInfo(
+                topic: topic, partition: partition, logStartOffset: state.logStartOffset,
+                logEndOffset: state.logEndOffset, highWatermark: state.highWatermark,
+                recoveryPoint: state.recoveryPoint, sizeInBytes: state.segments.reduce(0) { $0 + $1.size },
+                segments: state.segments.map {
+                    LogInfo.SegmentInfo(
+                        baseOffset: $0.baseOffset, nextOffset: $0.nextOffset, sizeInBytes: $0.size,
+                        maxTimestamp: $0.maxTimestamp)
+                },
+                offline: state.offlineError != nil)
+        }
+    }
+
+    /// Waits until the high watermark is above `offset` (data at `offset` is readable), the
+    /// timeout passes, the task is cancelled, or the log closes. Returns the high watermark.
+    @discardableResult
+    public func waitForHighWatermark(beyond offset: Int64, timeout: Duration) async -> Int64 {
+        await waiters.wait(beyond: offset, timeout: timeout)
+        return highWatermark
+    }
+
+    /// Fails if the log is closed or offline.
+    func checkUsable(_ state: State) throws(LogStoreError) {
+        if state.closed { throw LogStoreError(.closed, "\(topic)-\(partition) is closed") }
+        if let error = state.offlineError { throw error }
+    }
+
+    /// Takes the partition offline after a failed write or fsync: the kernel may have dropped
+    /// dirty pages, so nothing is retried; the next open recovers from the files.
+    func goOffline(_ cause: any Error) -> LogStoreError {
+        let error = LogStoreError(
+            .offline,
+            "\(topic)-\(partition) is offline after a storage failure (\(cause)); restart the hub to recover it")
+        let first = state.withLock { state -> Bool in
+            if state.offlineError != nil { return false }
+            state.offlineError = error
+            return true
+        }
+        if first { logger.error("partition offline", metadata: ["error": "\(cause)"]) }
+        waiters.close()
+        return error
+    }
+}
+
+/// Settings shared by every log of a ``LogManager``.
+public struct LogOptions: Sendable {
+    /// Appends are refused while the file system has less free space than this.
+    public var minFreeBytes: Int64 = 64 << 20
+    /// Milliseconds since the epoch (injectable for tests).
+    public var clock: @Sendable () -> Int64 = { wallClockMilliseconds() }
+    public var logger = Logger(label: "hooklog.logstore")
+
+    public init() {}
+}
+
+/// A point-in-time summary of a log.
+public struct LogInfo: Sendable, Hashable {
+    public struct SegmentInfo: Sendable, Hashable {
+        public var baseOffset: Int64
+        public var nextOffset: Int64
+        public var sizeInBytes: Int
+        public var maxTimestamp: Int64
+    }
+    public var topic: String
+    public var partition: Int
+    public var logStartOffset: Int64
+    public var logEndOffset: Int64
+    public var highWatermark: Int64
+    public var recoveryPoint: Int64
+    public var sizeInBytes: Int
+    public var segments: [SegmentInfo]
+    public var offline: Bool
+}
+
+/// Milliseconds since the Unix epoch from the system clock.
+public func wallClockMilliseconds() -> Int64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+}

@@ -1,0 +1,241 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Owns a data directory: its lock, the topics and their partitions' logs, and the clean-shutdown
+/// marker.
+///
+/// Layout: `<data>/topics/<topic>.json` (``TopicMetadata``), `<data>/<topic>-<partition>/` (a
+/// ``Log``), `<data>/.lock`, `<data>/.clean-shutdown` (present only while stopped cleanly).
+public final class LogManager: Sendable {
+    /// Everything the manager needs to open a data directory.
+    public struct Configuration: Sendable {
+        public var dataDirectory: String
+        /// Defaults for every topic; a topic's overrides apply on top.
+        public var defaultTopicConfig = LogConfig()
+        /// `num.partitions`: partitions of auto-created topics.
+        public var defaultPartitions = 1
+        public var options = LogOptions()
+        public var fileSystem: any FileSystem = PosixFileSystem()
+
+        public init(dataDirectory: String) {
+            self.dataDirectory = dataDirectory
+        }
+    }
+
+    public let configuration: Configuration
+    private let fileSystem: any FileSystem
+    /// The data-directory lock, held from init until ``close()``.
+    private let lock: Mutex<(any FileHandle)?>
+    private let topics: Mutex<[String: Topic]>
+    private let logger: Logger
+    /// Whether the previous run stopped cleanly.
+    public let openedAfterCleanShutdown: Bool
+
+    struct Topic {
+        var metadata: TopicMetadata
+        var config: LogConfig
+        var logs: [Log]
+    }
+
+    static let cleanShutdownMarker = ".clean-shutdown"
+    static let lockName = ".lock"
+    static let topicsDirectory = "topics"
+
+    /// Opens the data directory, taking its exclusive lock, and opens (recovering if needed) every
+    /// topic's logs.
+    /// - Throws: `dataDirectoryLocked` when another process has it open.
+    public init(_ configuration: Configuration) throws {
+        self.configuration = configuration
+        let fs = configuration.fileSystem
+        self.fileSystem = fs
+        self.logger = configuration.options.logger
+        let root = configuration.dataDirectory
+        try Self.createDirectories(root, fileSystem: fs)
+        self.lock = Mutex(try fs.lockFile(Path.join(root, Self.lockName)))
+        let markerPath = Path.join(root, Self.cleanShutdownMarker)
+        let clean = fs.fileExists(markerPath)
+        self.openedAfterCleanShutdown = clean
+        let metaDirectory = Path.join(root, Self.topicsDirectory)
+        try fs.createDirectory(metaDirectory)
+
+        var topics: [String: Topic] = [:]
+        let decoder = JSONDecoder()
+        for name in try fs.contentsOfDirectory(metaDirectory) where name.hasSuffix(".json") {
+            let bytes = try fs.readContents(of: Path.join(metaDirectory, name))
+            let metadata: TopicMetadata
+            do {
+                metadata = try decoder.decode(TopicMetadata.self, from: Data(bytes))
+            } catch {
+                throw LogStoreError(.io, "unreadable topic metadata \(metaDirectory)/\(name): \(error)")
+            }
+            let config = try configuration.defaultTopicConfig.applying(metadata.configOverrides)
+            var logs: [Log] = []
+            for partition in 0..<metadata.partitions {
+                logs.append(
+                    try Log.open(
+                        topic: metadata.name, partition: partition,
+                        directory: Path.join(root, "\(metadata.name)-\(partition)"), config: config, fileSystem: fs,
+                        options: configuration.options, cleanShutdown: clean))
+            }
+            topics[metadata.name] = Topic(metadata: metadata, config: config, logs: logs)
+        }
+        // Partition directories whose topic is gone are leftovers of an interrupted delete.
+        for name in try fs.contentsOfDirectory(root) {
+            guard let dash = name.lastIndex(of: "-"), Int(name[name.index(after: dash)...]) != nil,
+                fs.isDirectory(Path.join(root, name))
+            else { continue }
+            let topic = String(name[..<dash])
+            if topics[topic] == nil {
+                logger.warning("removing the directory of a deleted topic", metadata: ["directory": "\(name)"])
+                try Self.removeTree(Path.join(root, name), fileSystem: fs)
+            }
+        }
+        self.topics = Mutex(topics)
+        // From here on a crash is not a clean shutdown.
+        if clean {
+            try fs.removeFile(markerPath)
+            try fs.syncDirectory(root)
+        }
+    }
+
+    private static func createDirectories(_ path: String, fileSystem: any FileSystem) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
+            try fileSystem.createDirectory(prefix)
+        }
+    }
+
+    static func removeTree(_ path: String, fileSystem: any FileSystem) throws {
+        for name in try fileSystem.contentsOfDirectory(path) {
+            let child = Path.join(path, name)
+            if fileSystem.isDirectory(child) {
+                try removeTree(child, fileSystem: fileSystem)
+            } else {
+                try fileSystem.removeFile(child)
+            }
+        }
+        try fileSystem.removeDirectory(path)
+    }
+
+    // MARK: - Topics
+
+    /// Creates a topic with `partitions` partitions and config overrides.
+    /// - Throws: `invalidTopic`, `topicAlreadyExists`, `invalidConfig`.
+    @discardableResult
+    public func createTopic(
+        _ name: String, partitions: Int? = nil, config overrides: [String: String] = [:]
+    ) throws -> TopicMetadata {
+        try TopicMetadata.validate(name: name)
+        let count = partitions ?? configuration.defaultPartitions
+        guard count >= 1 && count <= 10_000 else {
+            throw LogStoreError(.invalidConfig, "a topic needs 1 to 10000 partitions, not \(count)")
+        }
+        let config = try configuration.defaultTopicConfig.applying(overrides)
+        return try topics.withLock { topics in
+            if topics[name] != nil {
+                throw LogStoreError(.topicAlreadyExists, "topic '\(name)' already exists")
+            }
+            let metadata = TopicMetadata(name: name, partitions: count, configOverrides: overrides)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            let root = configuration.dataDirectory
+            // The metadata file is the commit point: partition directories without it are removed
+            // on the next open, and missing partition directories are created on open.
+            try fileSystem.writeAtomically(
+                Array(try encoder.encode(metadata)), to: Path.join(root, Self.topicsDirectory, name + ".json"))
+            var logs: [Log] = []
+            for partition in 0..<count {
+                logs.append(
+                    try Log.open(
+                        topic: name, partition: partition, directory: Path.join(root, "\(name)-\(partition)"),
+                        config: config, fileSystem: fileSystem, options: configuration.options, cleanShutdown: false))
+            }
+            try fileSystem.syncDirectory(root)
+            topics[name] = Topic(metadata: metadata, config: config, logs: logs)
+            return metadata
+        }
+    }
+
+    /// Deletes a topic and its data.
+    /// - Throws: `unknownTopicOrPartition`.
+    public func deleteTopic(_ name: String) async throws {
+        let removed = topics.withLock { $0.removeValue(forKey: name) }
+        guard let removed else {
+            throw LogStoreError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
+        }
+        for log in removed.logs { await log.close() }
+        let root = configuration.dataDirectory
+        try fileSystem.removeFile(Path.join(root, Self.topicsDirectory, name + ".json"))
+        try fileSystem.syncDirectory(Path.join(root, Self.topicsDirectory))
+        for log in removed.logs { try Self.removeTree(log.directory, fileSystem: fileSystem) }
+        try fileSystem.syncDirectory(root)
+    }
+
+    /// The metadata of every topic, sorted by name.
+    public var topicList: [TopicMetadata] {
+        topics.withLock { $0.values.map(\.metadata).sorted { $0.name < $1.name } }
+    }
+
+    public func metadata(of topic: String) -> TopicMetadata? {
+        topics.withLock { $0[topic]?.metadata }
+    }
+
+    /// The effective config of a topic (defaults plus overrides).
+    public func config(of topic: String) -> LogConfig? {
+        topics.withLock { $0[topic]?.config }
+    }
+
+    /// The log of one partition.
+    /// - Throws: `unknownTopicOrPartition`.
+    public func log(topic: String, partition: Int) throws(LogStoreError) -> Log {
+        let log = topics.withLock { topics -> Log? in
+            guard let logs = topics[topic]?.logs, partition >= 0, partition < logs.count else { return nil }
+            return logs[partition]
+        }
+        guard let log else {
+            throw LogStoreError(.unknownTopicOrPartition, "no partition \(topic)-\(partition)")
+        }
+        return log
+    }
+
+    /// Every open log.
+    public var allLogs: [Log] {
+        topics.withLock { $0.values.sorted { $0.metadata.name < $1.metadata.name }.flatMap(\.logs) }
+    }
+
+    /// Applies retention to every log; returns how many segments were deleted.
+    @discardableResult
+    public func enforceRetention() async -> Int {
+        var deleted = 0
+        for log in allLogs {
+            do {
+                deleted += try await log.enforceRetention()
+            } catch {
+                logger.warning("retention failed", metadata: ["partition": "\(log.topic)-\(log.partition)", "error": "\(error)"])
+            }
+        }
+        return deleted
+    }
+
+    /// Closes every log and, when all closed cleanly, leaves the clean-shutdown marker so the
+    /// next open skips recovery. Then releases the data-directory lock.
+    public func close() async {
+        let logs = allLogs
+        for log in logs { await log.close() }
+        defer { lock.withLock { $0 = nil } }
+        guard logs.allSatisfy(\.closedCleanly) else {
+            logger.warning("not all partitions closed cleanly; the next start runs recovery")
+            return
+        }
+        do {
+            let root = configuration.dataDirectory
+            let marker = try fileSystem.openFile(Path.join(root, Self.cleanShutdownMarker), create: true)
+            try marker.sync()
+            try fileSystem.syncDirectory(root)
+        } catch {
+            logger.warning("cannot write the clean-shutdown marker", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `hooklog` command-line tool.
+@main
+struct Hooklog: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hooklog",
+        abstract: "A durable event hub for webhooks: an append-only log with Kafka's storage format.",
+        subcommands: [ServeCommand.self, AppendCommand.self, VerifyCommand.self, DumpCommand.self]
+    )
+}
