@@ -67,7 +67,8 @@ final class Segment: @unchecked Sendable {
             maxTimestamp = batchMax
             offsetOfMaxTimestamp = lastOffset
         }
-        if position > 0 && bytesSinceIndexEntry >= indexInterval {
+        // A full index only makes lookups scan further; the writer rolls before that happens.
+        if position > 0 && bytesSinceIndexEntry >= indexInterval && !indexesFull {
             offsetIndex.append(offset: lastOffset, position: position)
             timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
             bytesSinceIndexEntry = 0
@@ -179,10 +180,6 @@ final class Segment: @unchecked Sendable {
                 }
                 guard header.lastOffset - baseOffset <= Int64(UInt32.max) else {
                     reason = "\(logPath) at byte \(position): offset \(header.lastOffset) is beyond this segment's range"
-                    break scan
-                }
-                if indexesFull {
-                    reason = "\(logPath) at byte \(position): index full"
                     break scan
                 }
                 didAppend(
