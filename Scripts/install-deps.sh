@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing Hooklog needs on a Debian machine with Swift, when missing:
-# liblz4-dev and pkg-config (the CLZ4 system library), python3-venv (compatibility tests), and,
-# with --bench, fio (the benchmarks' raw-disk reference). Safe to run repeatedly.
+# liblz4-dev and pkg-config (the CLZ4 system library), python3-venv and kcat (compatibility
+# tests with real Kafka clients), and, with --bench, fio (the benchmarks' raw-disk reference).
+# Safe to run repeatedly.
 set -euo pipefail
 
 need=()
 pkg-config --exists liblz4 2>/dev/null || need+=(liblz4-dev pkg-config)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+command -v kcat >/dev/null 2>&1 || need+=(kcat)
 if [ "${1:-}" = "--bench" ]; then
   command -v fio >/dev/null 2>&1 || need+=(fio)
 fi
