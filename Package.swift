@@ -35,10 +35,27 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        .target(
+            name: "HubProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "HubServer",
+            dependencies: [
+                "LogStore",
+                "HubProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "hooklog",
             dependencies: [
                 "LogStore",
+                "HubServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -52,6 +69,11 @@ let package = Package(
                 "CCRC32C",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "HubProtocolTests",
+            dependencies: ["HubProtocol", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcoming
         ),
         .testTarget(

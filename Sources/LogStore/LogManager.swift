@@ -17,6 +17,8 @@ public final class LogManager: Sendable {
         public var defaultPartitions = 1
         public var options = LogOptions()
         public var fileSystem: any FileSystem = PosixFileSystem()
+        /// How long to wait for the data-directory lock before giving up.
+        public var lockWait: Duration = .seconds(1)
 
         public init(dataDirectory: String) {
             self.dataDirectory = dataDirectory
@@ -52,7 +54,7 @@ public final class LogManager: Sendable {
         self.logger = configuration.options.logger
         let root = configuration.dataDirectory
         try Self.createDirectories(root, fileSystem: fs)
-        self.lock = Mutex(try fs.lockFile(Path.join(root, Self.lockName)))
+        self.lock = Mutex(try Self.acquireLock(Path.join(root, Self.lockName), fileSystem: fs, wait: configuration.lockWait))
         let markerPath = Path.join(root, Self.cleanShutdownMarker)
         let clean = fs.fileExists(markerPath)
         self.openedAfterCleanShutdown = clean
@@ -96,6 +98,21 @@ public final class LogManager: Sendable {
         if clean {
             try fs.removeFile(markerPath)
             try fs.syncDirectory(root)
+        }
+    }
+
+    /// Takes the data-directory lock, retrying briefly: a process that just exited (or a child
+    /// between fork and exec, which shares the lock) may still hold it for a moment.
+    private static func acquireLock(_ path: String, fileSystem: any FileSystem, wait: Duration) throws -> any FileHandle {
+        let clock = ContinuousClock()
+        let deadline = clock.now + wait
+        while true {
+            do {
+                return try fileSystem.lockFile(path)
+            } catch {
+                guard error.code == .dataDirectoryLocked && clock.now < deadline else { throw error }
+                usleep(20_000)
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import HubServer
 import LogStore
 import Logging
 
@@ -7,44 +8,86 @@ import Logging
 import Glibc
 #endif
 
-/// `hooklog serve`: opens the data directory and runs until SIGINT or SIGTERM.
+/// `hooklog serve`: opens the data directory, serves the Kafka protocol, and runs until SIGINT
+/// or SIGTERM.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the hub on a data directory until SIGINT or SIGTERM.",
-        discussion: "Network listeners arrive with the protocol work; today serve opens, recovers and retains the log."
+        abstract: "Run the hub: the log on a data directory, served over the Kafka protocol.",
+        discussion: "Stops cleanly on SIGINT or SIGTERM (the next start then skips recovery)."
     )
 
     @OptionGroup var storage: StorageOptions
 
-    @Option(name: .customLong("retention-check-interval"), help: "Seconds between retention passes.")
+    @Option(help: "Kafka-protocol listener address HOST:PORT (port 0 picks a free port).")
+    var kafkaListen: String = "127.0.0.1:9092"
+
+    @Option(help: "HOST:PORT that Metadata tells clients to connect to (default: the listener's).")
+    var advertisedKafka: String?
+
+    @Option(help: "Create unknown topics when a client asks for their metadata (true or false).")
+    var autoCreateTopics: Bool = true
+
+    @Option(help: "Largest request frame accepted, in bytes (max.request.bytes).")
+    var maxRequestBytes: Int = 100 << 20
+
+    @Option(help: "Seconds between retention passes.")
     var retentionCheckInterval: Int = 300
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    func validate() throws {
+        _ = try HostPort(kafkaListen, option: "--kafka-listen")
+        if let advertisedKafka { _ = try HostPort(advertisedKafka, option: "--advertised-kafka") }
+    }
+
     func run() async throws {
         var logger = Logger(label: "hooklog")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let manager = try storage.openManager(logger: logger)
+        let listen = try HostPort(kafkaListen, option: "--kafka-listen")
+        var configuration = Hub.Configuration(storage: try storage.managerConfiguration(logger: logger))
+        configuration.kafkaHost = listen.host
+        configuration.kafkaPort = listen.port
+        if let advertisedKafka {
+            let advertised = try HostPort(advertisedKafka, option: "--advertised-kafka")
+            configuration.advertisedKafkaHost = advertised.host
+            configuration.advertisedKafkaPort = advertised.port
+        }
+        configuration.autoCreateTopics = autoCreateTopics
+        configuration.maxRequestBytes = maxRequestBytes
+        configuration.retentionCheckInterval = .seconds(retentionCheckInterval)
+        configuration.logger = logger
+        let hub = try await Hub.start(configuration)
+        let address = hub.kafkaAddress
         logger.info(
             "hooklog serving",
             metadata: [
-                "dataDir": "\(storage.dataDir)", "topics": "\(manager.topicList.count)",
-                "cleanShutdownBefore": "\(manager.openedAfterCleanShutdown)",
+                "dataDir": "\(storage.dataDir)", "kafka": "\(address.host):\(address.port)",
+                "topics": "\(hub.logs.topicList.count)",
+                "cleanShutdownBefore": "\(hub.logs.openedAfterCleanShutdown)",
             ])
-        let retention = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(retentionCheckInterval))
-                if Task.isCancelled { break }
-                await manager.enforceRetention()
-            }
-        }
         let signal = await SignalWaiter.waitForTermination()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
-        retention.cancel()
-        await manager.close()
+        await hub.shutdown()
         logger.info("stopped cleanly")
+    }
+}
+
+/// A HOST:PORT option value.
+struct HostPort {
+    var host: String
+    var port: Int
+
+    init(_ text: String, option: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { throw ValidationError("\(option) needs HOST:PORT, got '\(text)'") }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ValidationError("\(option) needs a host, got '\(text)'") }
+        self.host = host
+        self.port = port
     }
 }
 

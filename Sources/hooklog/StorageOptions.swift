@@ -20,6 +20,10 @@ struct StorageOptions: ParsableArguments {
     var minFreeBytes: Int64 = 64 << 20
 
     func openManager(logger: Logger) throws -> LogManager {
+        try LogManager(managerConfiguration(logger: logger))
+    }
+
+    func managerConfiguration(logger: Logger) throws -> LogManager.Configuration {
         var configuration = LogManager.Configuration(dataDirectory: dataDir)
         configuration.defaultTopicConfig = try configuration.defaultTopicConfig.applying([
             "flush.policy": flush, "flush.ms": String(flushMs),
@@ -27,6 +31,6 @@ struct StorageOptions: ParsableArguments {
         configuration.defaultPartitions = numPartitions
         configuration.options.minFreeBytes = minFreeBytes
         configuration.options.logger = logger
-        return try LogManager(configuration)
+        return configuration
     }
 }

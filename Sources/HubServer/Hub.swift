@@ -1,0 +1,113 @@
+import LogStore
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The running hub: the log manager and the listeners that serve it.
+public final class Hub: Sendable {
+    /// Everything `hooklog serve` configures.
+    public struct Configuration: Sendable {
+        public var storage: LogManager.Configuration
+        /// Where the Kafka-protocol listener binds (port 0 picks a free one).
+        public var kafkaHost = "127.0.0.1"
+        public var kafkaPort = 9092
+        /// What Metadata tells clients to connect to; the bound address when nil.
+        public var advertisedKafkaHost: String?
+        public var advertisedKafkaPort: Int?
+        /// `max.request.bytes`.
+        public var maxRequestBytes = 100 << 20
+        /// `auto.create.topics`.
+        public var autoCreateTopics = true
+        /// `connections.max.idle.ms`.
+        public var idleTimeout: Duration = .seconds(600)
+        /// How often retention runs.
+        public var retentionCheckInterval: Duration = .seconds(300)
+        public var logger = Logger(label: "hooklog")
+
+        public init(storage: LogManager.Configuration) {
+            self.storage = storage
+        }
+    }
+
+    public let logs: LogManager
+    private let kafka: KafkaListener
+    private let retention: Task<Void, Never>
+    private let logger: Logger
+
+    /// The Kafka listener's bound address.
+    public var kafkaAddress: (host: String, port: Int) {
+        let address = kafka.localAddress
+        return (address?.ipAddress ?? "?", address?.port ?? 0)
+    }
+
+    private init(logs: LogManager, kafka: KafkaListener, retention: Task<Void, Never>, logger: Logger) {
+        self.logs = logs
+        self.kafka = kafka
+        self.retention = retention
+        self.logger = logger
+    }
+
+    /// Opens the data directory (recovering it if needed) and starts the listeners.
+    public static func start(_ configuration: Configuration) async throws -> Hub {
+        let logger = configuration.logger
+        let logs = try LogManager(configuration.storage)
+        do {
+            var settings = KafkaAPI.Settings()
+            settings.autoCreateTopics = configuration.autoCreateTopics
+            let listenerSettings = KafkaListener.Settings(
+                host: configuration.kafkaHost, port: configuration.kafkaPort,
+                maxRequestBytes: configuration.maxRequestBytes,
+                idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000))
+            // The advertised port may depend on the bound one (port 0), so the API learns it
+            // through a box filled right after binding.
+            let box = AdvertisedAddress()
+            let api = DeferredKafkaAPI(box: box)
+            let kafka = try await KafkaListener.start(
+                settings: listenerSettings, processor: api, group: MultiThreadedEventLoopGroup.singleton,
+                logger: logger)
+            settings.advertisedHost = configuration.advertisedKafkaHost ?? configuration.kafkaHost
+            settings.advertisedPort = Int32(configuration.advertisedKafkaPort ?? kafka.localAddress?.port ?? 9092)
+            box.set(KafkaAPI(logs: logs, settings: settings, logger: logger))
+            let interval = configuration.retentionCheckInterval
+            let retention = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    if Task.isCancelled { break }
+                    await logs.enforceRetention()
+                }
+            }
+            logger.info(
+                "Kafka listener ready",
+                metadata: ["address": "\(kafka.localAddress.map { "\($0)" } ?? "?")",
+                    "advertised": "\(settings.advertisedHost):\(settings.advertisedPort)"])
+            return Hub(logs: logs, kafka: kafka, retention: retention, logger: logger)
+        } catch {
+            await logs.close()
+            throw error
+        }
+    }
+
+    /// Stops listening, lets in-flight work finish, and closes the log cleanly.
+    public func shutdown() async {
+        await kafka.close()
+        retention.cancel()
+        await logs.close()
+    }
+}
+
+/// Holds the KafkaAPI once the listener's port is known.
+final class AdvertisedAddress: Sendable {
+    private let api = Mutex<KafkaAPI?>(nil)
+    func set(_ value: KafkaAPI) { api.withLock { $0 = value } }
+    var value: KafkaAPI? { api.withLock { $0 } }
+}
+
+/// Forwards to the KafkaAPI in the box (requests before it is set are refused).
+struct DeferredKafkaAPI: KafkaRequestProcessor {
+    let box: AdvertisedAddress
+    func process(_ frame: ByteBuffer, connection: KafkaConnection) async -> KafkaReply {
+        guard let api = box.value else { return .close(reason: "the hub is starting") }
+        return await api.process(frame, connection: connection)
+    }
+}

@@ -1,0 +1,82 @@
+import HubProtocol
+import LogStore
+import NIOCore
+
+extension KafkaAPI {
+    /// Produce: appends each partition's batches (partitions concurrently) and answers once the
+    /// flush policy allows; nil for acks=0, which gets no response.
+    func produce(_ request: ProduceRequest, version: Int16) async -> ProduceResponse? {
+        typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
+        struct Job: Sendable {
+            var topicIndex: Int
+            var partitionIndex: Int
+            var topic: String
+            var partition: Int32
+            var records: ByteBuffer?
+        }
+        var refusal: (ErrorCode, String)?
+        if request.transactionalId != nil {
+            refusal = (.transactionalIdAuthorizationFailed, "transactions are not supported by Hooklog")
+        } else if ![0, 1, -1].contains(request.acks) {
+            refusal = (.invalidRequiredAcks, "acks must be 0, 1 or -1")
+        }
+        var jobs: [Job] = []
+        for (t, topic) in request.topicData.enumerated() {
+            for (p, partition) in topic.partitionData.enumerated() {
+                jobs.append(
+                    Job(topicIndex: t, partitionIndex: p, topic: topic.name, partition: partition.index,
+                        records: partition.records))
+            }
+        }
+        let results = await withTaskGroup(of: (Int, PartitionResponse).self) { group in
+            for (i, job) in jobs.enumerated() {
+                let refusal = refusal
+                group.addTask {
+                    var response = PartitionResponse()
+                    response.index = job.partition
+                    response.baseOffset = -1
+                    response.logAppendTimeMs = -1
+                    response.logStartOffset = -1
+                    if let (code, message) = refusal {
+                        response.errorCode = code.rawValue
+                        response.errorMessage = message
+                        return (i, response)
+                    }
+                    do {
+                        guard !TopicMetadata(name: job.topic, partitions: 1).isInternal else {
+                            throw LogStoreError(.unknownTopicOrPartition, "internal topics refuse produce")
+                        }
+                        let log = try self.logs.log(topic: job.topic, partition: Int(job.partition))
+                        guard let records = job.records, records.readableBytes > 0 else {
+                            throw LogStoreError(.corruptMessage, "no records")
+                        }
+                        let result = try await log.append(records)
+                        response.baseOffset = result.baseOffset
+                        response.logStartOffset = result.logStartOffset
+                    } catch {
+                        response.errorCode = error.kafkaErrorCode.rawValue
+                        response.errorMessage = error.kafkaMessage
+                        if TopicMetadata(name: job.topic, partitions: 1).isInternal {
+                            response.errorCode = ErrorCode.topicAuthorizationFailed.rawValue
+                        }
+                    }
+                    return (i, response)
+                }
+            }
+            var results = [PartitionResponse?](repeating: nil, count: jobs.count)
+            for await (i, response) in group { results[i] = response }
+            return results
+        }
+        if request.acks == 0 { return nil }
+        var response = ProduceResponse()
+        response.responses = request.topicData.map { topic in
+            var entry = ProduceResponse.TopicProduceResponse()
+            entry.name = topic.name
+            return entry
+        }
+        for (job, result) in zip(jobs, results) {
+            response.responses[job.topicIndex].partitionResponses.append(result!)
+        }
+        return response
+    }
+}

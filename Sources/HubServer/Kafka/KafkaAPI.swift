@@ -1,0 +1,195 @@
+import HubProtocol
+import LogStore
+import Logging
+import NIOCore
+
+/// Answers Kafka requests from the log: parses the request header, checks the API and version
+/// against what Hooklog implements, decodes the body, runs the handler and encodes the response
+/// with the right header version.
+final class KafkaAPI: KafkaRequestProcessor {
+    /// Broker-level settings visible to clients.
+    struct Settings: Sendable {
+        var nodeId: Int32 = 0
+        /// Host and port Metadata returns (the listener's address unless advertised otherwise).
+        var advertisedHost = "127.0.0.1"
+        var advertisedPort: Int32 = 9092
+        var clusterId = "hooklog"
+        /// `auto.create.topics`: Metadata for an unknown topic creates it.
+        var autoCreateTopics = true
+        /// Fetch waits at most this long, whatever the client asks.
+        var maxFetchWait: Duration = .seconds(30)
+    }
+
+    let logs: LogManager
+    let settings: Settings
+    let logger: Logger
+
+    init(logs: LogManager, settings: Settings, logger: Logger) {
+        self.logs = logs
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// The API versions Hooklog implements; ApiVersions advertises exactly these.
+    static let supported: [Int16: ClosedRange<Int16>] = [
+        ProduceRequest.apiKey: 3...9,
+        FetchRequest.apiKey: 4...12,
+        ListOffsetsRequest.apiKey: 1...7,
+        MetadataRequest.apiKey: 0...12,
+        ApiVersionsRequest.apiKey: 0...3,
+        CreateTopicsRequest.apiKey: 2...7,
+        DeleteTopicsRequest.apiKey: 1...6,
+        DescribeConfigsRequest.apiKey: 1...4,
+    ]
+
+    /// A decoded request header.
+    struct Header {
+        var apiKey: Int16
+        var apiVersion: Int16
+        var correlationId: Int32
+        var clientId: String?
+    }
+
+    func process(_ frame: ByteBuffer, connection: KafkaConnection) async -> KafkaReply {
+        var buffer = frame
+        guard let apiKey = buffer.getInteger(at: buffer.readerIndex, as: Int16.self),
+            let apiVersion = buffer.getInteger(at: buffer.readerIndex + 2, as: Int16.self),
+            let correlationId = buffer.getInteger(at: buffer.readerIndex + 4, as: Int32.self)
+        else { return .close(reason: "truncated request header") }
+        var header = Header(apiKey: apiKey, apiVersion: apiVersion, correlationId: correlationId, clientId: nil)
+        guard let range = Self.supported[apiKey] else {
+            return .close(reason: "unsupported API key \(apiKey)")
+        }
+        guard range.contains(apiVersion) else {
+            if apiKey == ApiVersionsRequest.apiKey { return unsupportedApiVersionsReply(header) }
+            return .close(reason: "unsupported version \(apiVersion) of API \(apiKey) (supported \(range))")
+        }
+        do {
+            let parsed = try RequestHeader(from: &buffer)
+            header.clientId = parsed.clientId
+            return try await dispatch(header, body: &buffer, connection: connection)
+        } catch {
+            return .close(reason: "malformed request (API \(apiKey) v\(apiVersion)): \(error)")
+        }
+    }
+
+    private func dispatch(_ header: Header, body: inout ByteBuffer, connection: KafkaConnection) async throws
+        -> KafkaReply
+    {
+        let version = header.apiVersion
+        switch header.apiKey {
+        case ProduceRequest.apiKey:
+            let request = try ProduceRequest(from: &body, version: version)
+            guard let response = await produce(request, version: version) else { return .none }
+            return reply(header, response.encoded(version: version))
+        case FetchRequest.apiKey:
+            let request = try FetchRequest(from: &body, version: version)
+            return reply(header, await fetch(request, version: version).encoded(version: version))
+        case ListOffsetsRequest.apiKey:
+            let request = try ListOffsetsRequest(from: &body, version: version)
+            return reply(header, listOffsets(request, version: version).encoded(version: version))
+        case MetadataRequest.apiKey:
+            let request = try MetadataRequest(from: &body, version: version)
+            return reply(header, metadata(request, version: version).encoded(version: version))
+        case ApiVersionsRequest.apiKey:
+            _ = try ApiVersionsRequest(from: &body, version: version)
+            return reply(header, apiVersions(errorCode: .none).encoded(version: version))
+        case CreateTopicsRequest.apiKey:
+            let request = try CreateTopicsRequest(from: &body, version: version)
+            return reply(header, createTopics(request, version: version).encoded(version: version))
+        case DeleteTopicsRequest.apiKey:
+            let request = try DeleteTopicsRequest(from: &body, version: version)
+            return reply(header, await deleteTopics(request, version: version).encoded(version: version))
+        case DescribeConfigsRequest.apiKey:
+            let request = try DescribeConfigsRequest(from: &body, version: version)
+            return reply(header, describeConfigs(request, version: version).encoded(version: version))
+        default:
+            return .close(reason: "unsupported API key \(header.apiKey)")
+        }
+    }
+
+    /// Frames an encoded body with the response header its API and version call for.
+    private func reply(_ header: Header, _ body: ByteBuffer) -> KafkaReply {
+        var out = ByteBuffer()
+        out.reserveCapacity(body.readableBytes + 8)
+        out.writeInteger(header.correlationId)
+        if ApiKeys.responseHeaderVersion(apiKey: header.apiKey, apiVersion: header.apiVersion) >= 1 {
+            out.writeInteger(UInt8(0))  // no tagged fields
+        }
+        var body = body
+        out.writeBuffer(&body)
+        return .response(out)
+    }
+
+    /// The ApiVersions table.
+    func apiVersions(errorCode: ErrorCode) -> ApiVersionsResponse {
+        var response = ApiVersionsResponse()
+        response.errorCode = errorCode.rawValue
+        response.apiKeys = Self.supported.keys.sorted().map { key in
+            var api = ApiVersionsResponse.ApiVersion()
+            api.apiKey = key
+            api.minVersion = Self.supported[key]!.lowerBound
+            api.maxVersion = Self.supported[key]!.upperBound
+            return api
+        }
+        return response
+    }
+
+    /// KIP-511: an ApiVersions request at a version the server does not know gets an
+    /// UNSUPPORTED_VERSION answer in v0 format listing what is supported.
+    private func unsupportedApiVersionsReply(_ header: Header) -> KafkaReply {
+        var out = ByteBuffer()
+        out.writeInteger(header.correlationId)
+        apiVersions(errorCode: .unsupportedVersion).encode(to: &out, version: 0)
+        return .response(out)
+    }
+}
+
+extension LogStoreError {
+    /// The Kafka error code a client should see for this failure.
+    var kafkaErrorCode: ErrorCode {
+        switch code {
+        case .corruptMessage: .corruptMessage
+        case .messageTooLarge: .messageTooLarge
+        case .unsupportedCompression: .unsupportedCompressionType
+        case .invalidRecord: .invalidRecord
+        case .transactionsNotSupported: .invalidRecord
+        case .invalidTopic: .invalidTopicException
+        case .topicAlreadyExists: .topicAlreadyExists
+        case .unknownTopicOrPartition: .unknownTopicOrPartition
+        case .offsetOutOfRange: .offsetOutOfRange
+        case .diskFull, .offline, .io: .kafkaStorageError
+        case .closed: .notLeaderOrFollower
+        case .invalidConfig: .invalidConfig
+        default: .unknownServerError
+        }
+    }
+}
+
+extension Error {
+    /// The Kafka error code for any error a handler meets.
+    var kafkaErrorCode: ErrorCode { (self as? LogStoreError)?.kafkaErrorCode ?? .unknownServerError }
+    var kafkaMessage: String { (self as? LogStoreError)?.message ?? "\(self)" }
+}
+
+/// Encoding any generated message to a fresh buffer.
+protocol KafkaEncodable {
+    func encode(to buffer: inout ByteBuffer, version: Int16)
+}
+
+extension KafkaEncodable {
+    func encoded(version: Int16) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        encode(to: &buffer, version: version)
+        return buffer
+    }
+}
+
+extension ProduceResponse: KafkaEncodable {}
+extension FetchResponse: KafkaEncodable {}
+extension ListOffsetsResponse: KafkaEncodable {}
+extension MetadataResponse: KafkaEncodable {}
+extension ApiVersionsResponse: KafkaEncodable {}
+extension CreateTopicsResponse: KafkaEncodable {}
+extension DeleteTopicsResponse: KafkaEncodable {}
+extension DescribeConfigsResponse: KafkaEncodable {}

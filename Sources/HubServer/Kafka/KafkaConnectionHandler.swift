@@ -1,0 +1,124 @@
+import Logging
+import NIOCore
+
+/// What processing one request produced.
+enum KafkaReply: Sendable {
+    /// A response: header and body, without the size prefix.
+    case response(ByteBuffer)
+    /// No response (a Produce with acks=0).
+    case none
+    /// A protocol violation: close the connection after earlier responses.
+    case close(reason: String)
+}
+
+/// Turns one request frame into a reply.
+protocol KafkaRequestProcessor: Sendable {
+    func process(_ frame: ByteBuffer, connection: KafkaConnection) async -> KafkaReply
+}
+
+/// Per-connection facts the request processor may use.
+struct KafkaConnection: Sendable {
+    var remoteAddress: String
+}
+
+/// Runs requests of one connection concurrently (up to a limit) while writing their responses
+/// strictly in request order. Reading pauses while the limit is reached, which bounds the
+/// connection's memory together with the frame-size limit.
+final class KafkaConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let processor: any KafkaRequestProcessor
+    private let maxInFlight: Int
+    private let logger: Logger
+    private var connection = KafkaConnection(remoteAddress: "?")
+    private var nextSequence = 0
+    private var nextToWrite = 0
+    private var ready: [Int: KafkaReply] = [:]
+    private var inFlight = 0
+    private var readPending = false
+    private var closing = false
+
+    init(processor: any KafkaRequestProcessor, maxInFlight: Int, logger: Logger) {
+        self.processor = processor
+        self.maxInFlight = maxInFlight
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        connection.remoteAddress = context.remoteAddress.map { "\($0)" } ?? "?"
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        let frame = unwrapInboundIn(data)
+        let sequence = nextSequence
+        nextSequence += 1
+        inFlight += 1
+        let processor = self.processor
+        let connection = self.connection
+        let promise = context.eventLoop.makePromise(of: KafkaReply.self)
+        promise.completeWithTask { await processor.process(frame, connection: connection) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { reply in
+            let (handler, context) = bound.value
+            handler.completed(sequence, reply, context: context)
+        }
+    }
+
+    private func completed(_ sequence: Int, _ reply: KafkaReply, context: ChannelHandlerContext) {
+        inFlight -= 1
+        ready[sequence] = reply
+        var wrote = false
+        while let reply = ready.removeValue(forKey: nextToWrite) {
+            nextToWrite += 1
+            switch reply {
+            case .response(var body):
+                var frame = context.channel.allocator.buffer(capacity: 4)
+                frame.writeInteger(Int32(body.readableBytes))
+                context.write(wrapOutboundOut(frame), promise: nil)
+                context.write(wrapOutboundOut(body.readSlice(length: body.readableBytes)!), promise: nil)
+                wrote = true
+            case .none:
+                continue
+            case .close(let reason):
+                logger.info(
+                    "closing Kafka connection", metadata: ["remote": "\(connection.remoteAddress)", "reason": "\(reason)"])
+                closing = true
+                ready.removeAll()
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in }
+                context.close(promise: nil)
+                return
+            }
+        }
+        if wrote { context.flush() }
+        if readPending && inFlight < maxInFlight {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if inFlight >= maxInFlight {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.info("Kafka connection error", metadata: ["remote": "\(connection.remoteAddress)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            logger.debug("closing idle Kafka connection", metadata: ["remote": "\(connection.remoteAddress)"])
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
