@@ -1,3 +1,4 @@
+import HubProtocol
 import Logging
 import NIOCore
 import NIOPosix
