@@ -80,6 +80,9 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "LogStore",
+                "HubServer",
+                "HubProtocol",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: upcoming
