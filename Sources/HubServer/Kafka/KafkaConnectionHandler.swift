@@ -94,6 +94,10 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             }
         }
         if wrote { context.flush() }
+        if closing && inFlight == 0 {
+            context.close(promise: nil)
+            return
+        }
         if readPending && inFlight < maxInFlight {
             readPending = false
             context.read()
@@ -101,6 +105,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
+        if closing { return }
         if inFlight >= maxInFlight {
             readPending = true
         } else {
@@ -113,7 +118,16 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    /// Asks a connection to finish: no further requests are read; it closes once every request
+    /// already read has been answered.
+    struct Drain: Sendable {}
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is Drain {
+            closing = true
+            if inFlight == 0 { context.close(promise: nil) }
+            return
+        }
         if event is IdleStateHandler.IdleStateEvent {
             logger.debug("closing idle Kafka connection", metadata: ["remote": "\(connection.remoteAddress)"])
             context.close(promise: nil)
