@@ -12,6 +12,8 @@ final class HighWatermarkWaiters: Sendable {
         var closed = false
         var nextId: UInt64 = 0
         var waiters: [UInt64: Waiter] = [:]
+        /// Waits whose timeout or cancellation came before they registered.
+        var expired: Set<UInt64> = []
     }
 
     private let state: Mutex<State>
@@ -30,12 +32,13 @@ final class HighWatermarkWaiters: Sendable {
         }
         guard let id else { return }
         let timer = Task {
-            try? await Task.sleep(for: timeout)
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
             self.resume(id)
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
+                    if state.expired.remove(id) != nil { return true }
                     if state.closed || state.highWatermark > offset || Task.isCancelled { return true }
                     state.waiters[id] = Waiter(offset: offset, continuation: continuation)
                     return false
@@ -46,10 +49,18 @@ final class HighWatermarkWaiters: Sendable {
             self.resume(id)
         }
         timer.cancel()
+        state.withLock { _ = $0.expired.remove(id) }
     }
 
+    /// Ends wait `id` now; if it has not registered yet, it ends as soon as it does.
     private func resume(_ id: UInt64) {
-        let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+        let waiter = state.withLock { state -> Waiter? in
+            guard let waiter = state.waiters.removeValue(forKey: id) else {
+                state.expired.insert(id)
+                return nil
+            }
+            return waiter
+        }
         waiter?.continuation.resume()
     }
 

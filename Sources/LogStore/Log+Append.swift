@@ -218,7 +218,8 @@ extension Log {
         let old = active
         let segment: Segment
         do {
-            try state.withLock { _ in try old.seal() }
+            try old.log.sync()
+            try state.withLock { _ in try old.sealIndexes() }
             segment = try Segment(
                 fileSystem: fileSystem, directory: directory, baseOffset: baseOffset, config: config, active: true)
             try fileSystem.syncDirectory(directory)
@@ -279,7 +280,10 @@ extension Log {
             writerQueue.async {
                 self.drain()
                 self.flushActiveSegment()
-                if let error = self.offlineError {
+                if let error = self.state.withLock({ state -> LogStoreError? in
+                    if state.closed { return LogStoreError(.closed, "\(self.topic)-\(self.partition) is closed") }
+                    return state.offlineError
+                }) {
                     continuation.resume(throwing: error)
                 } else {
                     continuation.resume()

@@ -11,11 +11,17 @@ public struct LogReadResult: Sendable {
 }
 
 extension Log {
+    /// The most one ``read(from:maxBytes:)`` returns, unless its first batch alone is larger.
+    public static let maxReadBytes = 8 << 20
+
     /// Reads whole batches from `offset`: as many as fit in `maxBytes`, but at least one whole
     /// batch, and never past the high watermark.
     /// - Throws: `offsetOutOfRange` below the log start offset or above the high watermark;
     ///   `offline` or `closed`.
-    public func read(from offset: Int64, maxBytes: Int) throws -> LogReadResult {
+    public func read(from offset: Int64, maxBytes requested: Int) throws -> LogReadResult {
+        // A client asks for what it likes; one read holds at most this much (plus a first batch
+        // that is larger on its own), and the client simply asks again.
+        let maxBytes = min(requested, Self.maxReadBytes)
         struct Candidate {
             var segment: Segment
             var start: Int

@@ -76,7 +76,7 @@ extension Log {
                     }
                     if !isLast { try segment.seal() }
                 } else {
-                    try segment.restoreFromIndexes(config: config)
+                    try segment.restoreFromIndexes(config: config, truncateOnFailure: isLast)
                     segments.append(segment)
                 }
                 previousEnd = segment.nextOffset
@@ -123,7 +123,8 @@ extension Log {
         }
         if usable {
             do {
-                try state.withLock { _ in try segment.seal() }
+                try segment.log.sync()
+                try state.withLock { _ in try segment.sealIndexes() }
                 writeCheckpoint(checkpoint)
             } catch {
                 _ = goOffline(error)

@@ -30,6 +30,8 @@ public final class LogManager: Sendable {
     /// The data-directory lock, held from init until ``close()``.
     private let lock: Mutex<(any FileHandle)?>
     private let topics: Mutex<[String: Topic]>
+    /// Topics being deleted: their names cannot be created again until the files are gone.
+    private let deleting = Mutex<Set<String>>([])
     private let logger: Logger
     /// Whether the previous run stopped cleanly.
     public let openedAfterCleanShutdown: Bool
@@ -43,6 +45,8 @@ public final class LogManager: Sendable {
     static let cleanShutdownMarker = ".clean-shutdown"
     static let lockName = ".lock"
     static let topicsDirectory = "topics"
+    /// Suffix of partition directories renamed away by a topic deletion.
+    static let deletedSuffix = ".deleted"
 
     /// Opens the data directory, taking its exclusive lock, and opens (recovering if needed) every
     /// topic's logs.
@@ -59,7 +63,10 @@ public final class LogManager: Sendable {
         let clean = fs.fileExists(markerPath)
         self.openedAfterCleanShutdown = clean
         let metaDirectory = Path.join(root, Self.topicsDirectory)
-        try fs.createDirectory(metaDirectory)
+        if !fs.isDirectory(metaDirectory) {
+            try fs.createDirectory(metaDirectory)
+            try fs.syncDirectory(root)
+        }
 
         var topics: [String: Topic] = [:]
         let decoder = JSONDecoder()
@@ -82,17 +89,19 @@ public final class LogManager: Sendable {
             }
             topics[metadata.name] = Topic(metadata: metadata, config: config, logs: logs)
         }
-        // Partition directories whose topic is gone are leftovers of an interrupted delete.
-        for name in try fs.contentsOfDirectory(root) {
-            guard let dash = name.lastIndex(of: "-"), Int(name[name.index(after: dash)...]) != nil,
-                fs.isDirectory(Path.join(root, name))
-            else { continue }
-            let topic = String(name[..<dash])
-            if topics[topic] == nil {
-                logger.warning("removing the directory of a deleted topic", metadata: ["directory": "\(name)"])
+        // Directories renamed for deletion are leftovers of an interrupted delete. Partition-like
+        // directories of unknown topics are left alone (never delete what we cannot explain).
+        for name in try fs.contentsOfDirectory(root) where fs.isDirectory(Path.join(root, name)) {
+            if name.hasSuffix(Self.deletedSuffix) {
                 try Self.removeTree(Path.join(root, name), fileSystem: fs)
+            } else if let dash = name.lastIndex(of: "-"), Int(name[name.index(after: dash)...]) != nil,
+                topics[String(name[..<dash])] == nil
+            {
+                logger.warning(
+                    "a partition directory has no topic metadata; ignoring it", metadata: ["directory": "\(name)"])
             }
         }
+        try fs.syncDirectory(root)
         self.topics = Mutex(topics)
         // From here on a crash is not a clean shutdown.
         if clean {
@@ -116,11 +125,16 @@ public final class LogManager: Sendable {
         }
     }
 
+    /// mkdir -p, fsyncing each parent that gained an entry.
     private static func createDirectories(_ path: String, fileSystem: any FileSystem) throws {
         var prefix = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
+            let parent = prefix.isEmpty ? "/" : prefix
             prefix += "/" + part
-            try fileSystem.createDirectory(prefix)
+            if !fileSystem.isDirectory(prefix) {
+                try fileSystem.createDirectory(prefix)
+                try fileSystem.syncDirectory(parent)
+            }
         }
     }
 
@@ -154,6 +168,9 @@ public final class LogManager: Sendable {
             if topics[name] != nil {
                 throw LogStoreError(.topicAlreadyExists, "topic '\(name)' already exists")
             }
+            if deleting.withLock({ $0.contains(name) }) {
+                throw LogStoreError(.topicAlreadyExists, "topic '\(name)' is being deleted; try again shortly")
+            }
             let metadata = TopicMetadata(name: name, partitions: count, configOverrides: overrides)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -178,15 +195,29 @@ public final class LogManager: Sendable {
     /// Deletes a topic and its data.
     /// - Throws: `unknownTopicOrPartition`.
     public func deleteTopic(_ name: String) async throws {
-        let removed = topics.withLock { $0.removeValue(forKey: name) }
+        let removed = topics.withLock { topics -> Topic? in
+            guard let topic = topics.removeValue(forKey: name) else { return nil }
+            deleting.withLock { _ = $0.insert(name) }
+            return topic
+        }
         guard let removed else {
             throw LogStoreError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
         }
+        defer { deleting.withLock { _ = $0.remove(name) } }
         for log in removed.logs { await log.close() }
         let root = configuration.dataDirectory
+        // Rename the partitions away first: after a crash, a directory with the deleted suffix
+        // is removed on open, and no partition directory is ever left without its metadata.
+        var renamed: [String] = []
+        for log in removed.logs {
+            let target = log.directory + "." + removed.metadata.id.uuidString + Self.deletedSuffix
+            try fileSystem.rename(log.directory, to: target)
+            renamed.append(target)
+        }
+        try fileSystem.syncDirectory(root)
         try fileSystem.removeFile(Path.join(root, Self.topicsDirectory, name + ".json"))
         try fileSystem.syncDirectory(Path.join(root, Self.topicsDirectory))
-        for log in removed.logs { try Self.removeTree(log.directory, fileSystem: fileSystem) }
+        for directory in renamed { try Self.removeTree(directory, fileSystem: fileSystem) }
         try fileSystem.syncDirectory(root)
     }
 

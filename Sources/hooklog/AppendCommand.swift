@@ -22,8 +22,8 @@ struct AppendCommand: AsyncParsableCommand {
 
     @OptionGroup var storage: StorageOptions
 
-    @Option(help: "Partitions when the topic is created.")
-    var partitions: Int = 1
+    @Option(help: "Partitions when the topic is created (default: --num-partitions).")
+    var partitions: Int?
 
     @Option(help: "The partition to append to.")
     var partition: Int = 0
@@ -52,7 +52,7 @@ struct AppendCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         let manager = try storage.openManager(logger: logger)
         if manager.metadata(of: topic) == nil {
-            try manager.createTopic(topic, partitions: partitions)
+            try manager.createTopic(topic, partitions: partitions ?? storage.numPartitions)
         }
         let log = try manager.log(topic: topic, partition: partition)
         let recordHeaders = try headers.map { text -> RecordHeader in
@@ -80,7 +80,8 @@ struct AppendCommand: AsyncParsableCommand {
         }
         await manager.close()
         if let failure {
-            throw CleanExit.message("append failed: \(failure)")
+            write("hooklog append: \(failure)\n", to: 2)
+            throw ExitCode(1)
         }
     }
 }
@@ -126,11 +127,13 @@ struct LineReader {
 }
 
 /// Writes all of `text` to file descriptor 1, unbuffered, so a reader sees each line at once.
-func writeToStandardOutput(_ text: String) {
+func writeToStandardOutput(_ text: String) { write(text, to: 1) }
+
+private func write(_ text: String, to descriptor: Int32) {
     var bytes = Array(text.utf8)
     var done = 0
     while done < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress! + done, $0.count - done) }
+        let n = bytes.withUnsafeMutableBytes { Glibc.write(descriptor, $0.baseAddress! + done, $0.count - done) }
         if n < 0 && errno == EINTR { continue }
         if n <= 0 { return }
         done += n

@@ -45,8 +45,8 @@ public struct AppendValidator: Sendable {
             let header = try RecordBatch.checkFraming(rest)
             try check(header)
             let batch = UnsafeRawBufferPointer(rebasing: rest[..<header.totalSize])
-            var maxDelta: Int64 = 0
-            try RecordBatch.withRecordsSection(of: batch, header: header, scratch: &scratch) {
+            let limit = min(RecordBatch.maxDecompressedSize, max(16 << 20, 16 * maxMessageBytes))
+            try RecordBatch.withRecordsSection(of: batch, header: header, scratch: &scratch, limit: limit) {
                 (section) throws(LogStoreError) in
                 var expected: Int32 = 0
                 try RecordView.forEach(in: section, count: Int(header.recordCount)) { (view) throws(LogStoreError) in
@@ -59,7 +59,9 @@ public struct AppendValidator: Sendable {
                         throw LogStoreError(
                             .invalidRecord, "this topic is compacted (cleanup.policy=compact): every record needs a key")
                     }
-                    maxDelta = max(maxDelta, view.timestampDelta)
+                    if header.baseTimestamp.addingReportingOverflow(view.timestampDelta).overflow {
+                        throw LogStoreError(.corruptMessage, "record \(expected) has a timestamp out of range")
+                    }
                     expected += 1
                 }
             }
@@ -67,7 +69,8 @@ public struct AppendValidator: Sendable {
                 Batch(
                     position: position, size: header.totalSize, recordCount: header.recordCount,
                     lastOffsetDelta: header.lastOffsetDelta,
-                    maxTimestamp: max(header.maxTimestamp, header.baseTimestamp + maxDelta),
+                    // The header's max timestamp, as recovery and the indexes read it.
+                    maxTimestamp: header.maxTimestamp,
                     producerId: header.producerId, producerEpoch: header.producerEpoch,
                     baseSequence: header.baseSequence))
             position += header.totalSize

@@ -42,6 +42,7 @@ public enum RecordBatch {
         of batch: UnsafeRawBufferPointer,
         header: RecordBatchHeader,
         scratch: inout [UInt8],
+        limit: Int = maxDecompressedSize,
         _ body: (UnsafeRawBufferPointer) throws(LogStoreError) -> T
     ) throws(LogStoreError) -> T {
         let section = UnsafeRawBufferPointer(rebasing: batch[RecordBatchHeader.size..<header.totalSize])
@@ -49,7 +50,7 @@ public enum RecordBatch {
         case Compression.none.rawValue:
             return try body(section)
         case Compression.lz4.rawValue:
-            try LZ4Codec.decompress(section, into: &scratch, limit: maxDecompressedSize)
+            try LZ4Codec.decompress(section, into: &scratch, limit: limit)
             let result: Result<T, LogStoreError> = scratch.withUnsafeBytes { raw in
                 do throws(LogStoreError) { return .success(try body(raw)) } catch { return .failure(error) }
             }
@@ -75,7 +76,7 @@ public enum RecordBatch {
                 records.append(
                     Record(
                         offset: header.baseOffset + Int64(view.offsetDelta),
-                        timestamp: header.baseTimestamp + view.timestampDelta,
+                        timestamp: header.baseTimestamp &+ view.timestampDelta,
                         key: view.key.map { Array(section[$0]) },
                         value: view.value.map { Array(section[$0]) },
                         headers: view.decodeHeaders(in: section)))

@@ -91,12 +91,19 @@ final class Segment: @unchecked Sendable {
     }
 
     /// Seals the segment when it stops being the active one (or the log closes): a final time
-    /// index entry for the newest timestamp, indexes cut to size, everything synced.
+    /// index entry for the newest timestamp, indexes cut to size, everything synced. Readers
+    /// must be kept out (the indexes are remapped): call ``sealIndexes()`` under the log's lock
+    /// after syncing the log file outside it.
     func seal() throws {
+        try log.sync()
+        try sealIndexes()
+    }
+
+    /// The index half of ``seal()``.
+    func sealIndexes() throws {
         if maxTimestamp >= 0 && !timeIndex.isFull {
             timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
         }
-        try log.sync()
         try offsetIndex.file.trim()
         try timeIndex.file.trim()
     }
@@ -118,11 +125,13 @@ final class Segment: @unchecked Sendable {
 
     /// Trusts the index files of a cleanly closed segment; falls back to a rebuild (without
     /// truncating) when they do not look consistent with the log.
-    func restoreFromIndexes(config: LogConfig) throws {
+    /// - Parameter truncateOnFailure: when the indexes do not fit and the re-read finds a bad
+    ///   batch, cut it off (for the segment that will take appends).
+    func restoreFromIndexes(config: LogConfig, truncateOnFailure: Bool) throws {
         guard size > 0 else { return }
         if !offsetIndex.isConsistent(logSize: size) || !timeIndex.isConsistent() {
             try unseal(config: config)
-            _ = try recover(truncate: false, config: config)
+            _ = try recover(truncate: truncateOnFailure, config: config)
             try seal()
             return
         }
