@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "LogStore", targets: ["LogStore"]),
+        .library(name: "HubClient", targets: ["HubClient"]),
         .executable(name: "hooklog", targets: ["hooklog"]),
     ],
     dependencies: [
@@ -41,6 +42,17 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "HubClient",
+            dependencies: [
+                "HubProtocol",
+                "LogStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "HubServer",
             dependencies: [
                 "LogStore",
@@ -56,6 +68,7 @@ let package = Package(
             dependencies: [
                 "LogStore",
                 "HubServer",
+                "HubClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -82,6 +95,7 @@ let package = Package(
                 "LogStore",
                 "HubServer",
                 "HubProtocol",
+                "HubClient",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

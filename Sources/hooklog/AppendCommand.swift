@@ -80,7 +80,7 @@ struct AppendCommand: AsyncParsableCommand {
         }
         await manager.close()
         if let failure {
-            write("hooklog append: \(failure)\n", to: 2)
+            writeToStandardError("hooklog append: \(failure)\n")
             throw ExitCode(1)
         }
     }
@@ -126,16 +126,5 @@ struct LineReader {
     }
 }
 
-/// Writes all of `text` to file descriptor 1, unbuffered, so a reader sees each line at once.
-func writeToStandardOutput(_ text: String) { write(text, to: 1) }
-
-private func write(_ text: String, to descriptor: Int32) {
-    var bytes = Array(text.utf8)
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { Glibc.write(descriptor, $0.baseAddress! + done, $0.count - done) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return }
-        done += n
-    }
-}
+/// Writes all of `text` to standard output, unbuffered, so a reader sees each line at once.
+func writeToStandardOutput(_ text: String) { writeAll(Array(text.utf8), to: 1) }

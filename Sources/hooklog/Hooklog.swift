@@ -6,6 +6,9 @@ struct Hooklog: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hooklog",
         abstract: "A durable event hub for webhooks: an append-only log with Kafka's storage format.",
-        subcommands: [ServeCommand.self, AppendCommand.self, VerifyCommand.self, DumpCommand.self]
+        subcommands: [
+            ServeCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, AppendCommand.self,
+            VerifyCommand.self, DumpCommand.self,
+        ]
     )
 }
