@@ -106,8 +106,12 @@ final class AdvertisedAddress: Sendable {
 /// Forwards to the KafkaAPI in the box (requests before it is set are refused).
 struct DeferredKafkaAPI: KafkaRequestProcessor {
     let box: AdvertisedAddress
-    func process(_ frame: ByteBuffer, connection: KafkaConnection) async -> KafkaReply {
-        guard let api = box.value else { return .close(reason: "the hub is starting") }
-        return await api.process(frame, connection: connection)
+    func process(_ frame: ByteBuffer, connection: KafkaConnection, sequence: Int) async -> KafkaReply {
+        guard let api = box.value else {
+            await connection.ordering.wait(for: sequence)
+            connection.ordering.pass(sequence)
+            return .close(reason: "the hub is starting")
+        }
+        return await api.process(frame, connection: connection, sequence: sequence)
     }
 }

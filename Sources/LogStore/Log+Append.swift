@@ -49,7 +49,12 @@ extension Log {
     /// - Throws: ``LogStoreError`` — validation codes (`corruptMessage`, `messageTooLarge`,
     ///   `unsupportedCompression`, `invalidRecord`, `transactionsNotSupported`), `diskFull`,
     ///   `offline` or `closed`.
-    public func append(_ records: ByteBuffer) async throws -> AppendResult {
+    /// - Parameter onQueued: called exactly once, as soon as the append has its place in the
+    ///   log's order (or has failed before getting one); callers that must keep several appends
+    ///   in order start the next one then, without waiting for this one's fsync.
+    public func append(_ records: ByteBuffer, onQueued: (@Sendable () -> Void)? = nil) async throws -> AppendResult {
+        var queued = false
+        defer { if !queued { onQueued?() } }
         let config = try state.withLock { (state) throws(LogStoreError) in
             try checkUsable(state)
             return state.config
@@ -57,7 +62,9 @@ extension Log {
         let validator = AppendValidator(maxMessageBytes: config.maxMessageBytes, requireKeys: config.isCompacted)
         var batches: [AppendValidator.Batch] = []
         try records.withUnsafeReadableBytes { raw in try validator.validate(raw, into: &batches) }
+        queued = true
         return try await withCheckedThrowingContinuation { continuation in
+            defer { onQueued?() }
             let pending = AppendQueue.Pending(bytes: records, batches: batches, continuation: continuation)
             let schedule = queue.withLock { queue -> Bool? in
                 if queue.closing { return nil }

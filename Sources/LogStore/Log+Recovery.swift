@@ -19,7 +19,7 @@ extension Log {
         for name in names {
             if name.hasSuffix(".log"), let base = Int64(name.dropLast(4)), name.count == 24 {
                 bases.append(base)
-            } else if name.hasSuffix(".tmp") {
+            } else if name.hasPrefix(Path.temporaryPrefix) {
                 try fileSystem.removeFile(Path.join(directory, name))
             }
         }

@@ -45,8 +45,8 @@ public final class LogManager: Sendable {
     static let cleanShutdownMarker = ".clean-shutdown"
     static let lockName = ".lock"
     static let topicsDirectory = "topics"
-    /// Suffix of partition directories renamed away by a topic deletion.
-    static let deletedSuffix = ".deleted"
+    /// Prefix of partition directories renamed away by a topic deletion.
+    static let deletedPrefix = ".deleted-"
 
     /// Opens the data directory, taking its exclusive lock, and opens (recovering if needed) every
     /// topic's logs.
@@ -70,6 +70,9 @@ public final class LogManager: Sendable {
 
         var topics: [String: Topic] = [:]
         let decoder = JSONDecoder()
+        for name in try fs.contentsOfDirectory(metaDirectory) where name.hasPrefix(Path.temporaryPrefix) {
+            try fs.removeFile(Path.join(metaDirectory, name))
+        }
         for name in try fs.contentsOfDirectory(metaDirectory) where name.hasSuffix(".json") {
             let bytes = try fs.readContents(of: Path.join(metaDirectory, name))
             let metadata: TopicMetadata
@@ -92,7 +95,7 @@ public final class LogManager: Sendable {
         // Directories renamed for deletion are leftovers of an interrupted delete. Partition-like
         // directories of unknown topics are left alone (never delete what we cannot explain).
         for name in try fs.contentsOfDirectory(root) where fs.isDirectory(Path.join(root, name)) {
-            if name.hasSuffix(Self.deletedSuffix) {
+            if name.hasPrefix(Self.deletedPrefix) {
                 try Self.removeTree(Path.join(root, name), fileSystem: fs)
             } else if let dash = name.lastIndex(of: "-"), Int(name[name.index(after: dash)...]) != nil,
                 topics[String(name[..<dash])] == nil
@@ -210,7 +213,7 @@ public final class LogManager: Sendable {
         // is removed on open, and no partition directory is ever left without its metadata.
         var renamed: [String] = []
         for log in removed.logs {
-            let target = log.directory + "." + removed.metadata.id.uuidString + Self.deletedSuffix
+            let target = Path.join(root, Self.deletedPrefix + removed.metadata.id.uuidString + "-\(log.partition)")
             try fileSystem.rename(log.directory, to: target)
             renamed.append(target)
         }

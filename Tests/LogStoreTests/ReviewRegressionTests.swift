@@ -51,17 +51,19 @@ import Testing
         try manager.createTopic("gone", partitions: 2)
         _ = try await manager.log(topic: "gone", partition: 0).append(Batches.make(count: 2))
         try await manager.deleteTopic("gone")
-        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("gone") }
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
+            $0.hasPrefix("gone") || $0.hasPrefix(".deleted")
+        }
         #expect(left.isEmpty, "\(left)")
         // The same name can be created again, empty.
         try manager.createTopic("gone")
         #expect(try manager.log(topic: "gone", partition: 0).highWatermark == 0)
         await manager.close()
         // A leftover of an interrupted delete goes; an unexplained directory stays.
-        try FileManager.default.createDirectory(atPath: dir.file("old-0.X.deleted"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.file(".deleted-X-0"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir.file("mine-7"), withIntermediateDirectories: true)
         let reopened = try LogManager(.small(dir.path))
-        #expect(!FileManager.default.fileExists(atPath: dir.file("old-0.X.deleted")))
+        #expect(!FileManager.default.fileExists(atPath: dir.file(".deleted-X-0")))
         #expect(FileManager.default.fileExists(atPath: dir.file("mine-7")))
         await reopened.close()
     }

@@ -55,6 +55,9 @@ extension KafkaAPI {
             // Created concurrently by another request.
             return logs.metadata(of: name).map(describe) ?? topic
         } catch {
+            if error.isStorageFailure {
+                logger.error("auto-create failed", metadata: ["topic": "\(name)", "error": "\(error)"])
+            }
             topic.errorCode = error.kafkaErrorCode.rawValue
             return topic
         }

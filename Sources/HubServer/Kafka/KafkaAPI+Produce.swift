@@ -1,11 +1,14 @@
 import HubProtocol
 import LogStore
+import Logging
 import NIOCore
 
 extension KafkaAPI {
     /// Produce: appends each partition's batches (partitions concurrently) and answers once the
     /// flush policy allows; nil for acks=0, which gets no response.
-    func produce(_ request: ProduceRequest, version: Int16) async -> ProduceResponse? {
+    /// - Parameter release: passed once every partition's append has its place in its log, so
+    ///   the connection's next request can start appending.
+    func produce(_ request: ProduceRequest, version: Int16, release: GateRelease) async -> ProduceResponse? {
         typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
         struct Job: Sendable {
             var topicIndex: Int
@@ -28,6 +31,7 @@ extension KafkaAPI {
                         records: partition.records))
             }
         }
+        release.expect(refusal == nil ? jobs.count : 0)
         let results = await withTaskGroup(of: (Int, PartitionResponse).self) { group in
             for (i, job) in jobs.enumerated() {
                 let refusal = refusal
@@ -42,6 +46,8 @@ extension KafkaAPI {
                         response.errorMessage = message
                         return (i, response)
                     }
+                    var arrived = false
+                    defer { if !arrived { release.arrive() } }
                     do {
                         guard !TopicMetadata(name: job.topic, partitions: 1).isInternal else {
                             throw LogStoreError(.unknownTopicOrPartition, "internal topics refuse produce")
@@ -50,10 +56,15 @@ extension KafkaAPI {
                         guard let records = job.records, records.readableBytes > 0 else {
                             throw LogStoreError(.corruptMessage, "no records")
                         }
-                        let result = try await log.append(records)
+                        arrived = true
+                        let result = try await log.append(records, onQueued: { release.arrive() })
                         response.baseOffset = result.baseOffset
                         response.logStartOffset = result.logStartOffset
                     } catch {
+                        if error.isStorageFailure {
+                            self.logger.error(
+                                "produce failed", metadata: ["partition": "\(job.topic)-\(job.partition)", "error": "\(error)"])
+                        }
                         response.errorCode = error.kafkaErrorCode.rawValue
                         response.errorMessage = error.kafkaMessage
                         if TopicMetadata(name: job.topic, partitions: 1).isInternal {

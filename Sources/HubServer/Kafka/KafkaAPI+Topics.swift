@@ -62,6 +62,9 @@ extension KafkaAPI {
                     return entry
                 }
             } catch {
+                if error.isStorageFailure {
+                    logger.error("create topic failed", metadata: ["topic": "\(topic.name)", "error": "\(error)"])
+                }
                 result.errorCode = error.kafkaErrorCode.rawValue
                 result.errorMessage = error.kafkaMessage
             }

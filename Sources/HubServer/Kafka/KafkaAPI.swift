@@ -32,7 +32,7 @@ final class KafkaAPI: KafkaRequestProcessor {
 
     /// The API versions Hooklog implements; ApiVersions advertises exactly these.
     static let supported: [Int16: ClosedRange<Int16>] = [
-        ProduceRequest.apiKey: 3...9,
+        ProduceRequest.apiKey: 0...9,
         FetchRequest.apiKey: 4...12,
         ListOffsetsRequest.apiKey: 1...7,
         MetadataRequest.apiKey: 0...12,
@@ -40,6 +40,7 @@ final class KafkaAPI: KafkaRequestProcessor {
         CreateTopicsRequest.apiKey: 2...7,
         DeleteTopicsRequest.apiKey: 1...6,
         DescribeConfigsRequest.apiKey: 1...4,
+        FindCoordinatorRequest.apiKey: 0...4,
     ]
 
     /// A decoded request header.
@@ -50,7 +51,12 @@ final class KafkaAPI: KafkaRequestProcessor {
         var clientId: String?
     }
 
-    func process(_ frame: ByteBuffer, connection: KafkaConnection) async -> KafkaReply {
+    func process(_ frame: ByteBuffer, connection: KafkaConnection, sequence: Int) async -> KafkaReply {
+        // Requests start in arrival order; a Produce releases the next one once its appends are
+        // queued, everything else at once (or at the latest when it finishes).
+        await connection.ordering.wait(for: sequence)
+        let release = GateRelease(gate: connection.ordering, sequence: sequence)
+        defer { release() }
         var buffer = frame
         guard let apiKey = buffer.getInteger(at: buffer.readerIndex, as: Int16.self),
             let apiVersion = buffer.getInteger(at: buffer.readerIndex + 2, as: Int16.self),
@@ -67,20 +73,27 @@ final class KafkaAPI: KafkaRequestProcessor {
         do {
             let parsed = try RequestHeader(from: &buffer)
             header.clientId = parsed.clientId
-            return try await dispatch(header, body: &buffer, connection: connection)
+            return try await dispatch(header, body: &buffer, release: release)
         } catch {
             return .close(reason: "malformed request (API \(apiKey) v\(apiVersion)): \(error)")
         }
     }
 
-    private func dispatch(_ header: Header, body: inout ByteBuffer, connection: KafkaConnection) async throws
+    private func dispatch(_ header: Header, body: inout ByteBuffer, release: GateRelease) async throws
         -> KafkaReply
     {
         let version = header.apiVersion
+        if header.apiKey != ProduceRequest.apiKey { release() }
         switch header.apiKey {
         case ProduceRequest.apiKey:
+            guard version >= 3 else {
+                // v0-2 are advertised only because older librdkafka compresses nothing unless
+                // Produce v0 is listed (as Kafka 4 does, KAFKA-18659); they carry old message
+                // formats, so they are refused like any unsupported version.
+                return .close(reason: "Produce v\(version) is not supported (RecordBatch v2 needs v3+)")
+            }
             let request = try ProduceRequest(from: &body, version: version)
-            guard let response = await produce(request, version: version) else { return .none }
+            guard let response = await produce(request, version: version, release: release) else { return .none }
             return reply(header, response.encoded(version: version))
         case FetchRequest.apiKey:
             let request = try FetchRequest(from: &body, version: version)
@@ -103,6 +116,9 @@ final class KafkaAPI: KafkaRequestProcessor {
         case DescribeConfigsRequest.apiKey:
             let request = try DescribeConfigsRequest(from: &body, version: version)
             return reply(header, describeConfigs(request, version: version).encoded(version: version))
+        case FindCoordinatorRequest.apiKey:
+            let request = try FindCoordinatorRequest(from: &body, version: version)
+            return reply(header, findCoordinator(request, version: version).encoded(version: version))
         default:
             return .close(reason: "unsupported API key \(header.apiKey)")
         }
@@ -169,7 +185,22 @@ extension LogStoreError {
 extension Error {
     /// The Kafka error code for any error a handler meets.
     var kafkaErrorCode: ErrorCode { (self as? LogStoreError)?.kafkaErrorCode ?? .unknownServerError }
-    var kafkaMessage: String { (self as? LogStoreError)?.message ?? "\(self)" }
+    /// The message a client sees: storage failures are described without the server's paths
+    /// (those go to the server's log).
+    var kafkaMessage: String {
+        guard let error = self as? LogStoreError else { return "\(self)" }
+        switch error.code {
+        case .io: return "storage error on the hub; its log has the details"
+        case .offline: return "the partition is offline after a storage failure; restarting the hub recovers it"
+        default: return error.message
+        }
+    }
+
+    /// Whether the server should log this failure (clients get only a summary).
+    var isStorageFailure: Bool {
+        guard let error = self as? LogStoreError else { return true }
+        return error.code == .io || error.code == .offline
+    }
 }
 
 /// Encoding any generated message to a fresh buffer.
@@ -193,3 +224,4 @@ extension ApiVersionsResponse: KafkaEncodable {}
 extension CreateTopicsResponse: KafkaEncodable {}
 extension DeleteTopicsResponse: KafkaEncodable {}
 extension DescribeConfigsResponse: KafkaEncodable {}
+extension FindCoordinatorResponse: KafkaEncodable {}

@@ -13,12 +13,16 @@ enum KafkaReply: Sendable {
 
 /// Turns one request frame into a reply.
 protocol KafkaRequestProcessor: Sendable {
-    func process(_ frame: ByteBuffer, connection: KafkaConnection) async -> KafkaReply
+    /// - Parameter sequence: the request's position on its connection (0, 1, 2, …), for
+    ///   `connection.ordering`.
+    func process(_ frame: ByteBuffer, connection: KafkaConnection, sequence: Int) async -> KafkaReply
 }
 
-/// Per-connection facts the request processor may use.
+/// Per-connection facts and state the request processor may use.
 struct KafkaConnection: Sendable {
     var remoteAddress: String
+    /// Keeps appends in the order their requests arrived.
+    let ordering = RequestOrderGate()
 }
 
 /// Runs requests of one connection concurrently (up to a limit) while writing their responses
@@ -60,7 +64,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         let processor = self.processor
         let connection = self.connection
         let promise = context.eventLoop.makePromise(of: KafkaReply.self)
-        promise.completeWithTask { await processor.process(frame, connection: connection) }
+        promise.completeWithTask { await processor.process(frame, connection: connection, sequence: sequence) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { reply in
             let (handler, context) = bound.value

@@ -81,7 +81,8 @@ extension FileSystem {
     /// Writes `contents` to `path` crash-safely: a temporary file, fdatasync, rename over `path`,
     /// then a directory fsync.
     func writeAtomically(_ contents: [UInt8], to path: String) throws {
-        let temporary = path + ".tmp"
+        // A short name: `path` itself may already be near the 255-byte name limit.
+        let temporary = Path.join(Path.parent(of: path), Path.temporaryPrefix + String(UInt32.random(in: 0...UInt32.max), radix: 16))
         let handle = try openFile(temporary, create: true)
         try handle.truncate(to: 0)
         try contents.withUnsafeBytes { raw in try handle.write(raw, at: 0) }
@@ -99,6 +100,9 @@ extension FileSystem {
 
 /// Small path helpers (paths are plain strings joined with "/").
 enum Path {
+    /// Names of temporary files (left behind only by a crash, and removed on open).
+    static let temporaryPrefix = ".tmp-"
+
     static func join(_ parts: String...) -> String { parts.joined(separator: "/") }
 
     static func parent(of path: String) -> String {
