@@ -7,6 +7,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let none = ErrorCode(rawValue: 0)
     public static let unknownServerError = ErrorCode(rawValue: -1)
     public static let offsetOutOfRange = ErrorCode(rawValue: 1)
+    public static let offsetMetadataTooLarge = ErrorCode(rawValue: 12)
     public static let corruptMessage = ErrorCode(rawValue: 2)
     public static let unknownTopicOrPartition = ErrorCode(rawValue: 3)
     public static let leaderNotAvailable = ErrorCode(rawValue: 5)
@@ -64,7 +65,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
 
     private static let names: [Int16: String] = [
         0: "NONE", -1: "UNKNOWN_SERVER_ERROR", 1: "OFFSET_OUT_OF_RANGE", 2: "CORRUPT_MESSAGE",
-        3: "UNKNOWN_TOPIC_OR_PARTITION", 5: "LEADER_NOT_AVAILABLE", 6: "NOT_LEADER_OR_FOLLOWER",
+        3: "UNKNOWN_TOPIC_OR_PARTITION", 5: "LEADER_NOT_AVAILABLE", 12: "OFFSET_METADATA_TOO_LARGE", 6: "NOT_LEADER_OR_FOLLOWER",
         7: "REQUEST_TIMED_OUT", 10: "MESSAGE_TOO_LARGE", 14: "COORDINATOR_LOAD_IN_PROGRESS",
         15: "COORDINATOR_NOT_AVAILABLE", 16: "NOT_COORDINATOR", 17: "INVALID_TOPIC_EXCEPTION",
         18: "RECORD_LIST_TOO_LARGE", 21: "INVALID_REQUIRED_ACKS", 22: "ILLEGAL_GENERATION",

@@ -68,7 +68,8 @@ public final class Hub: Sendable {
                 logger: logger)
             settings.advertisedHost = configuration.advertisedKafkaHost ?? configuration.kafkaHost
             settings.advertisedPort = Int32(configuration.advertisedKafkaPort ?? kafka.localAddress?.port ?? 9092)
-            box.set(KafkaAPI(logs: logs, settings: settings, logger: logger))
+            let offsets = try CommittedOffsets(logs: logs, logger: logger)
+            box.set(KafkaAPI(logs: logs, offsets: offsets, settings: settings, logger: logger))
             let interval = configuration.retentionCheckInterval
             let retention = Task {
                 while !Task.isCancelled {

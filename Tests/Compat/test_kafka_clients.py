@@ -58,7 +58,9 @@ DOCUMENTED_API_VERSIONS = {
     19: (2, 7),  # CreateTopics
     20: (1, 6),  # DeleteTopics
     32: (1, 4),  # DescribeConfigs
-    10: (0, 4),  # FindCoordinator (answers COORDINATOR_NOT_AVAILABLE until groups exist)
+    10: (0, 4),  # FindCoordinator
+    8: (2, 8),  # OffsetCommit
+    9: (1, 8),  # OffsetFetch
 }
 
 # Protocol names as librdkafka and kafka-python print them (request class name minus "Request").

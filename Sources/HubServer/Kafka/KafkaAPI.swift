@@ -23,11 +23,21 @@ final class KafkaAPI: KafkaRequestProcessor {
     let logs: LogManager
     let settings: Settings
     let logger: Logger
+    /// Consumer groups' committed offsets (`__cursors`).
+    let offsets: CommittedOffsets
 
-    init(logs: LogManager, settings: Settings, logger: Logger) {
+    init(logs: LogManager, offsets: CommittedOffsets, settings: Settings, logger: Logger) {
         self.logs = logs
+        self.offsets = offsets
         self.settings = settings
         self.logger = logger
+    }
+
+    /// Whether a group accepts an offset commit from this generation and member. Commits with
+    /// generation -1 and no member id come from consumers that assign partitions themselves.
+    func commitAllowed(group: String, generation: Int32, member: String) -> ErrorCode {
+        if group.isEmpty { return .invalidGroupId }
+        return .none
     }
 
     /// The API versions Hooklog implements; ApiVersions advertises exactly these.
@@ -41,6 +51,8 @@ final class KafkaAPI: KafkaRequestProcessor {
         DeleteTopicsRequest.apiKey: 1...6,
         DescribeConfigsRequest.apiKey: 1...4,
         FindCoordinatorRequest.apiKey: 0...4,
+        OffsetCommitRequest.apiKey: 2...8,
+        OffsetFetchRequest.apiKey: 1...8,
     ]
 
     /// A decoded request header.
@@ -116,6 +128,12 @@ final class KafkaAPI: KafkaRequestProcessor {
         case DescribeConfigsRequest.apiKey:
             let request = try DescribeConfigsRequest(from: &body, version: version)
             return reply(header, describeConfigs(request, version: version).encoded(version: version))
+        case OffsetCommitRequest.apiKey:
+            let request = try OffsetCommitRequest(from: &body, version: version)
+            return reply(header, await offsetCommit(request, version: version).encoded(version: version))
+        case OffsetFetchRequest.apiKey:
+            let request = try OffsetFetchRequest(from: &body, version: version)
+            return reply(header, offsetFetch(request, version: version).encoded(version: version))
         case FindCoordinatorRequest.apiKey:
             let request = try FindCoordinatorRequest(from: &body, version: version)
             return reply(header, findCoordinator(request, version: version).encoded(version: version))
@@ -225,3 +243,5 @@ extension CreateTopicsResponse: KafkaEncodable {}
 extension DeleteTopicsResponse: KafkaEncodable {}
 extension DescribeConfigsResponse: KafkaEncodable {}
 extension FindCoordinatorResponse: KafkaEncodable {}
+extension OffsetCommitResponse: KafkaEncodable {}
+extension OffsetFetchResponse: KafkaEncodable {}

@@ -1,0 +1,141 @@
+import Foundation
+import LogStore
+import Logging
+import NIOCore
+import Synchronization
+
+/// Consumer groups' committed offsets, stored in the compacted internal topic `__cursors`
+/// (key `group/<group>/<topic>/<partition>`, value JSON) and kept in memory. Rebuilt from the
+/// topic on start; a committed offset is never ahead of its partition's high watermark.
+final class CommittedOffsets: Sendable {
+    static let topic = "__cursors"
+
+    /// One committed position.
+    struct Entry: Sendable, Hashable, Codable {
+        var offset: Int64
+        var metadata: String?
+        var commitTimestamp: Int64
+    }
+
+    struct Key: Hashable, Sendable {
+        var group: String
+        var topic: String
+        var partition: Int32
+
+        var recordKey: String { "group/\(group)/\(topic)/\(partition)" }
+
+        /// Parses `group/<group>/<topic>/<partition>` (topic names cannot contain "/", so the
+        /// group id may).
+        init?(recordKey: String) {
+            guard recordKey.hasPrefix("group/") else { return nil }
+            let rest = recordKey.dropFirst("group/".count)
+            guard let last = rest.lastIndex(of: "/"), let partition = Int32(rest[rest.index(after: last)...]) else {
+                return nil
+            }
+            let head = rest[..<last]
+            guard let middle = head.lastIndex(of: "/") else { return nil }
+            self.group = String(head[..<middle])
+            self.topic = String(head[head.index(after: middle)...])
+            self.partition = partition
+        }
+
+        init(group: String, topic: String, partition: Int32) {
+            self.group = group
+            self.topic = topic
+            self.partition = partition
+        }
+    }
+
+    private let logs: LogManager
+    private let log: Log
+    private let entries: Mutex<[Key: Entry]>
+    private let logger: Logger
+
+    /// Opens (creating if needed) `__cursors` and loads every group's offsets, clamping each to
+    /// its partition's current high watermark.
+    init(logs: LogManager, logger: Logger) throws {
+        self.logs = logs
+        self.logger = logger
+        if logs.metadata(of: Self.topic) == nil {
+            try logs.createTopic(Self.topic, partitions: 1, config: ["cleanup.policy": "compact"])
+        }
+        self.log = try logs.log(topic: Self.topic, partition: 0)
+        var loaded: [Key: Entry] = [:]
+        let decoder = JSONDecoder()
+        var offset = log.logStartOffset
+        while offset < log.highWatermark {
+            let read = try log.read(from: offset, maxBytes: 4 << 20)
+            let records = try read.records.withUnsafeReadableBytes { try RecordBatch.decodeAll($0) }
+            guard let last = records.last else { break }
+            for record in records where record.offset >= offset {
+                guard let keyBytes = record.key, let key = Key(recordKey: String(decoding: keyBytes, as: UTF8.self))
+                else { continue }
+                if let value = record.value, let entry = try? decoder.decode(Entry.self, from: Data(value)) {
+                    loaded[key] = entry
+                } else {
+                    loaded[key] = nil
+                }
+            }
+            offset = last.offset + 1
+        }
+        for (key, entry) in loaded {
+            if let partitionLog = try? logs.log(topic: key.topic, partition: Int(key.partition)),
+                entry.offset > partitionLog.highWatermark
+            {
+                loaded[key]?.offset = partitionLog.highWatermark
+            }
+        }
+        self.entries = Mutex(loaded)
+    }
+
+    /// The committed offset of one partition, if any.
+    func committed(_ key: Key) -> Entry? {
+        entries.withLock { $0[key] }
+    }
+
+    /// Every committed partition of a group.
+    func committed(group: String) -> [Key: Entry] {
+        entries.withLock { $0.filter { $0.key.group == group } }
+    }
+
+    /// Groups with at least one committed offset.
+    var groups: Set<String> {
+        entries.withLock { Set($0.keys.map(\.group)) }
+    }
+
+    /// Stores offsets durably (one batch in `__cursors`), then makes them visible. Offsets past a
+    /// partition's high watermark are clamped to it.
+    func commit(_ commits: [(Key, Entry)]) async throws {
+        guard !commits.isEmpty else { return }
+        var builder = RecordBatchBuilder()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var stored: [(Key, Entry)] = []
+        let now = wallClockMilliseconds()
+        for (key, var entry) in commits {
+            if let partitionLog = try? logs.log(topic: key.topic, partition: Int(key.partition)) {
+                entry.offset = min(entry.offset, partitionLog.highWatermark)
+            }
+            builder.append(
+                key: Array(key.recordKey.utf8), value: Array(try encoder.encode(entry)), headers: [], timestamp: now)
+            stored.append((key, entry))
+        }
+        _ = try await log.append(try builder.build())
+        entries.withLock { entries in
+            for (key, entry) in stored { entries[key] = entry }
+        }
+    }
+
+    /// Forgets a group's offsets (tombstones in `__cursors`).
+    func deleteGroup(_ group: String) async throws {
+        let keys = entries.withLock { $0.keys.filter { $0.group == group } }
+        guard !keys.isEmpty else { return }
+        var builder = RecordBatchBuilder()
+        let now = wallClockMilliseconds()
+        for key in keys { builder.append(key: Array(key.recordKey.utf8), value: nil, headers: [], timestamp: now) }
+        _ = try await log.append(try builder.build())
+        entries.withLock { entries in
+            for key in keys { entries.removeValue(forKey: key) }
+        }
+    }
+}
