@@ -35,6 +35,8 @@ final class WriterScratch: @unchecked Sendable {
     /// Batches of one drain, copied back to back with their offsets assigned.
     var writeBuffer = ByteBuffer()
     var placements: [Placement] = []
+    /// Idempotent producers' state, as of everything appended (not necessarily synced yet).
+    var producers = ProducerStateTable()
 
     struct Placement {
         var size: Int
@@ -115,7 +117,7 @@ extension Log {
     private func commit(_ items: [AppendQueue.Pending]) {
         do {
             let results = try writeAndSync(items)
-            for (item, result) in zip(items, results) { item.continuation.resume(returning: result) }
+            for (item, result) in zip(items, results) { item.continuation.resume(with: result) }
         } catch {
             for item in items { item.continuation.resume(throwing: error) }
         }
@@ -124,7 +126,17 @@ extension Log {
     /// Writes the batches of `items` and syncs per the flush policy. On a write or sync failure
     /// the partition goes offline (except a full disk before anything was written durably, which
     /// is undone and reported).
-    private func writeAndSync(_ items: [AppendQueue.Pending]) throws -> [AppendResult] {
+    private func writeAndSync(_ items: [AppendQueue.Pending]) throws -> [Result<AppendResult, LogStoreError>] {
+        let producersBefore = writerScratch.producers
+        do {
+            return try writeAndSyncUndoingProducers(items)
+        } catch {
+            writerScratch.producers = producersBefore
+            throw error
+        }
+    }
+
+    private func writeAndSyncUndoingProducers(_ items: [AppendQueue.Pending]) throws -> [Result<AppendResult, LogStoreError>] {
         let (config, startOffset, logStart) = try state.withLock { (state) throws(LogStoreError) in
             try checkUsable(state)
             return (state.config, state.logEndOffset, state.logStartOffset)
@@ -137,7 +149,7 @@ extension Log {
                     + "watermark; appends resume when space is freed")
         }
         let now = options.clock()
-        var results: [AppendResult] = []
+        var results: [Result<AppendResult, LogStoreError>] = []
         results.reserveCapacity(items.count)
         var nextOffset = startOffset
         var touched: [Segment] = [active]
@@ -149,6 +161,34 @@ extension Log {
         var segmentEnd = state.withLock { _ in segment.size }
 
         for item in items {
+            // Idempotent producers' sequence checks, in offset order, before anything is placed.
+            var producers = scratch.producers
+            var outcome: Result<AppendResult, LogStoreError>?
+            var tentative = nextOffset
+            for batch in item.batches where outcome == nil {
+                let decision = producers.decide(
+                    producerId: batch.producerId, epoch: batch.producerEpoch, baseSequence: batch.baseSequence,
+                    lastOffsetDelta: batch.lastOffsetDelta)
+                switch decision {
+                case .append:
+                    producers.record(
+                        producerId: batch.producerId, epoch: batch.producerEpoch, baseSequence: batch.baseSequence,
+                        lastOffsetDelta: batch.lastOffsetDelta, firstOffset: tentative)
+                    tentative += Int64(batch.lastOffsetDelta) + 1
+                case .duplicate(let first, let last):
+                    outcome =
+                        item.batches.count == 1
+                        ? .success(AppendResult(baseOffset: first, lastOffset: last, logStartOffset: logStart))
+                        : .failure(LogStoreError(.duplicateSequence, "a batch repeats producer \(batch.producerId)'s sequence \(batch.baseSequence)"))
+                case .refuse(let error):
+                    outcome = .failure(error)
+                }
+            }
+            if let outcome {
+                results.append(outcome)
+                continue
+            }
+            scratch.producers = producers
             let base = nextOffset
             for batch in item.batches {
                 let overflow = nextOffset + Int64(batch.lastOffsetDelta) - segment.baseOffset > Int64(UInt32.max)
@@ -174,7 +214,7 @@ extension Log {
                 segmentEnd += batch.size
                 nextOffset = lastOffset + 1
             }
-            results.append(AppendResult(baseOffset: base, lastOffset: nextOffset - 1, logStartOffset: logStart))
+            results.append(.success(AppendResult(baseOffset: base, lastOffset: nextOffset - 1, logStartOffset: logStart)))
         }
         try writeBuffered(into: segment, config: config, now: now, rolled: rolled)
 
@@ -258,8 +298,20 @@ extension Log {
             return Checkpoint(recoveryPoint: baseOffset, logStartOffset: state.logStartOffset)
         }
         writeCheckpoint(checkpoint)
+        writeProducerSnapshot(at: baseOffset)
         logger.debug("rolled segment", metadata: ["baseOffset": "\(baseOffset)"])
         return segment
+    }
+
+    /// Persists the producer state as of `offset` (writer queue only); a failure only costs a
+    /// longer rebuild on the next open.
+    func writeProducerSnapshot(at offset: Int64) {
+        let snapshot = ProducerStateSnapshot(offset: offset, table: writerScratch.producers.truncated(before: offset))
+        do {
+            try snapshot.write(fileSystem: fileSystem, directory: directory)
+        } catch {
+            logger.warning("cannot write the producer-state snapshot", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Persists a checkpoint; a failure only costs a longer recovery next time.

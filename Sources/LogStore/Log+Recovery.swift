@@ -98,7 +98,32 @@ extension Log {
             state: state)
         let now = Checkpoint(recoveryPoint: end, logStartOffset: min(logStart, end))
         if now != checkpoint { log.writeCheckpoint(now) }
+        log.writerScratch.producers = try restoreProducerState(
+            fileSystem: fileSystem, directory: directory, segments: segments, logStart: min(logStart, end), end: end)
         return log
+    }
+
+    /// Idempotent producers' state: the snapshot, then every batch after it replayed from the
+    /// log (only headers are read; after a clean shutdown there is nothing to replay).
+    private static func restoreProducerState(
+        fileSystem: any FileSystem, directory: String, segments: [Segment], logStart: Int64, end: Int64
+    ) throws -> ProducerStateTable {
+        let snapshot = ProducerStateSnapshot.read(fileSystem: fileSystem, directory: directory)
+        var table = snapshot?.table ?? ProducerStateTable()
+        var from = snapshot?.offset ?? logStart
+        if from > end {
+            // The snapshot saw batches a crash took back.
+            table = table.truncated(before: end)
+            from = end
+        }
+        for segment in segments where segment.nextOffset > from {
+            let start = segment.baseOffset >= from ? 0 : segment.offsetIndex.lookup(from)
+            var scanner = BatchScanner(handle: segment.log, from: start, to: segment.size, checkCRC: false)
+            while case .batch(let header, _) = try scanner.next() {
+                if header.baseOffset >= from { table.record(header) }
+            }
+        }
+        return table
     }
 
     /// Writes everything queued, seals the active segment, checkpoints, and refuses further use.
@@ -126,6 +151,7 @@ extension Log {
                 try segment.log.sync()
                 try state.withLock { _ in try segment.sealIndexes() }
                 writeCheckpoint(checkpoint)
+                writeProducerSnapshot(at: checkpoint.recoveryPoint)
             } catch {
                 _ = goOffline(error)
             }

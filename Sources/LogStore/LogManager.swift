@@ -30,6 +30,11 @@ public final class LogManager: Sendable {
     /// The data-directory lock, held from init until ``close()``.
     private let lock: Mutex<(any FileHandle)?>
     private let topics: Mutex<[String: Topic]>
+    /// Idempotent producer ids: the next to hand out and the end of the block reserved on disk.
+    private let producerIds = Mutex<(next: Int64, reservedEnd: Int64)?>(nil)
+    static let producerIdsFile = "producer-ids"
+    static let producerIdBlock: Int64 = 1000
+
     /// Topics being deleted: their names cannot be created again until the files are gone.
     private let deleting = Mutex<Set<String>>([])
     private let logger: Logger
@@ -151,6 +156,34 @@ public final class LogManager: Sendable {
             }
         }
         try fileSystem.removeDirectory(path)
+    }
+
+    // MARK: - Producer ids
+
+    /// A producer id never handed out before, in this run or an earlier one: ids are reserved on
+    /// disk (crash-safely) in blocks before use.
+    public func allocateProducerId() throws -> Int64 {
+        try producerIds.withLock { ids in
+            let path = Path.join(configuration.dataDirectory, Self.producerIdsFile)
+            if ids == nil {
+                var start: Int64 = 0
+                if fileSystem.fileExists(path) {
+                    let text = String(decoding: try fileSystem.readContents(of: path), as: UTF8.self)
+                    guard let value = Int64(text.trimmingCharacters(in: "\n")) else {
+                        throw LogStoreError(.io, "unreadable \(path)")
+                    }
+                    start = value
+                }
+                ids = (start, start)
+            }
+            if ids!.next >= ids!.reservedEnd {
+                let end = ids!.next + Self.producerIdBlock
+                try fileSystem.writeAtomically(Array("\(end)\n".utf8), to: path)
+                ids!.reservedEnd = end
+            }
+            defer { ids!.next += 1 }
+            return ids!.next
+        }
     }
 
     // MARK: - Topics

@@ -18,6 +18,12 @@ public struct LogStoreError: Error, Hashable, CustomStringConvertible, Sendable 
         public static let invalidRecord = Code("invalid_record")
         /// Transactional or control batches from a client: Hooklog has no transactions.
         public static let transactionsNotSupported = Code("transactions_not_supported")
+        /// An idempotent producer's batch skips sequence numbers.
+        public static let outOfOrderSequence = Code("out_of_order_sequence")
+        /// A batch of several that repeats an idempotent producer's earlier batch.
+        public static let duplicateSequence = Code("duplicate_sequence")
+        /// An idempotent producer with an epoch older than the partition has seen (fenced).
+        public static let invalidProducerEpoch = Code("invalid_producer_epoch")
         /// A topic name that breaks the naming rules.
         public static let invalidTopic = Code("invalid_topic")
         public static let topicAlreadyExists = Code("topic_already_exists")

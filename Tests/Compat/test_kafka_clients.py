@@ -61,6 +61,7 @@ DOCUMENTED_API_VERSIONS = {
     10: (0, 4),  # FindCoordinator
     8: (2, 8),  # OffsetCommit
     9: (1, 8),  # OffsetFetch
+    22: (0, 5),  # InitProducerId
 }
 
 # Protocol names as librdkafka and kafka-python print them (request class name minus "Request").

@@ -53,6 +53,7 @@ final class KafkaAPI: KafkaRequestProcessor {
         FindCoordinatorRequest.apiKey: 0...4,
         OffsetCommitRequest.apiKey: 2...8,
         OffsetFetchRequest.apiKey: 1...8,
+        InitProducerIdRequest.apiKey: 0...5,
     ]
 
     /// A decoded request header.
@@ -134,6 +135,9 @@ final class KafkaAPI: KafkaRequestProcessor {
         case OffsetFetchRequest.apiKey:
             let request = try OffsetFetchRequest(from: &body, version: version)
             return reply(header, offsetFetch(request, version: version).encoded(version: version))
+        case InitProducerIdRequest.apiKey:
+            let request = try InitProducerIdRequest(from: &body, version: version)
+            return reply(header, initProducerId(request, version: version).encoded(version: version))
         case FindCoordinatorRequest.apiKey:
             let request = try FindCoordinatorRequest(from: &body, version: version)
             return reply(header, findCoordinator(request, version: version).encoded(version: version))
@@ -195,6 +199,9 @@ extension LogStoreError {
         case .diskFull, .offline, .io: .kafkaStorageError
         case .closed: .notLeaderOrFollower
         case .invalidConfig: .invalidConfig
+        case .outOfOrderSequence: .outOfOrderSequenceNumber
+        case .duplicateSequence: .duplicateSequenceNumber
+        case .invalidProducerEpoch: .invalidProducerEpoch
         default: .unknownServerError
         }
     }
@@ -245,3 +252,4 @@ extension DescribeConfigsResponse: KafkaEncodable {}
 extension FindCoordinatorResponse: KafkaEncodable {}
 extension OffsetCommitResponse: KafkaEncodable {}
 extension OffsetFetchResponse: KafkaEncodable {}
+extension InitProducerIdResponse: KafkaEncodable {}
