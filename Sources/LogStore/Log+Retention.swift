@@ -53,3 +53,35 @@ extension Log {
         return doomed.count
     }
 }
+
+extension Log {
+    /// Moves the log start offset forward to `offset` (DeleteRecords): records below it are no
+    /// longer readable, and whole segments below it are deleted. Returns the new log start offset.
+    /// - Throws: `offsetOutOfRange` when `offset` is above the high watermark.
+    @discardableResult
+    public func deleteRecords(before offset: Int64) async throws -> Int64 {
+        let start: Int64 = try await withCheckedThrowingContinuation { continuation in
+            writerQueue.async {
+                continuation.resume(
+                    with: Result {
+                        let (start, checkpoint) = try self.state.withLock {
+                            (state) throws(LogStoreError) -> (Int64, Checkpoint?) in
+                            try self.checkUsable(state)
+                            guard offset <= state.highWatermark else {
+                                throw LogStoreError(
+                                    .offsetOutOfRange,
+                                    "cannot delete records up to \(offset): the high watermark is \(state.highWatermark)")
+                            }
+                            guard offset > state.logStartOffset else { return (state.logStartOffset, nil) }
+                            state.logStartOffset = offset
+                            return (offset, Checkpoint(recoveryPoint: state.recoveryPoint, logStartOffset: offset))
+                        }
+                        if let checkpoint { self.writeCheckpoint(checkpoint) }
+                        return start
+                    })
+            }
+        }
+        try await enforceRetention()
+        return start
+    }
+}

@@ -62,6 +62,7 @@ DOCUMENTED_API_VERSIONS = {
     8: (2, 8),  # OffsetCommit
     9: (1, 8),  # OffsetFetch
     22: (0, 5),  # InitProducerId
+    21: (0, 2),  # DeleteRecords
 }
 
 # Protocol names as librdkafka and kafka-python print them (request class name minus "Request").

@@ -109,6 +109,36 @@ extension KafkaAPI {
         return response
     }
 
+    /// DeleteRecords: moves each partition's log start offset (-1 means the high watermark).
+    func deleteRecords(_ request: DeleteRecordsRequest, version: Int16) async -> DeleteRecordsResponse {
+        var response = DeleteRecordsResponse()
+        for topic in request.topics {
+            var topicResult = DeleteRecordsResponse.DeleteRecordsTopicResult()
+            topicResult.name = topic.name
+            for partition in topic.partitions {
+                var result = DeleteRecordsResponse.DeleteRecordsPartitionResult()
+                result.partitionIndex = partition.partitionIndex
+                result.lowWatermark = -1
+                do {
+                    if topic.name.hasPrefix("__") {
+                        result.errorCode = ErrorCode.topicAuthorizationFailed.rawValue
+                    } else {
+                        let log = try logs.log(topic: topic.name, partition: Int(partition.partitionIndex))
+                        let target = partition.offset == -1 ? log.highWatermark : partition.offset
+                        result.lowWatermark = try await log.deleteRecords(before: target)
+                        logger.info(
+                            "deleted records", metadata: ["partition": "\(topic.name)-\(partition.partitionIndex)", "before": "\(target)"])
+                    }
+                } catch {
+                    result.errorCode = error.kafkaErrorCode.rawValue
+                }
+                topicResult.partitions.append(result)
+            }
+            response.topics.append(topicResult)
+        }
+        return response
+    }
+
     /// DescribeConfigs for topics (every LogConfig setting, overrides marked) and the broker.
     func describeConfigs(_ request: DescribeConfigsRequest, version: Int16) -> DescribeConfigsResponse {
         var response = DescribeConfigsResponse()

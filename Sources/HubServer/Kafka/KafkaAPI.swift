@@ -54,6 +54,7 @@ final class KafkaAPI: KafkaRequestProcessor {
         OffsetCommitRequest.apiKey: 2...8,
         OffsetFetchRequest.apiKey: 1...8,
         InitProducerIdRequest.apiKey: 0...5,
+        DeleteRecordsRequest.apiKey: 0...2,
     ]
 
     /// A decoded request header.
@@ -135,6 +136,9 @@ final class KafkaAPI: KafkaRequestProcessor {
         case OffsetFetchRequest.apiKey:
             let request = try OffsetFetchRequest(from: &body, version: version)
             return reply(header, offsetFetch(request, version: version).encoded(version: version))
+        case DeleteRecordsRequest.apiKey:
+            let request = try DeleteRecordsRequest(from: &body, version: version)
+            return reply(header, await deleteRecords(request, version: version).encoded(version: version))
         case InitProducerIdRequest.apiKey:
             let request = try InitProducerIdRequest(from: &body, version: version)
             return reply(header, initProducerId(request, version: version).encoded(version: version))
@@ -253,3 +257,4 @@ extension FindCoordinatorResponse: KafkaEncodable {}
 extension OffsetCommitResponse: KafkaEncodable {}
 extension OffsetFetchResponse: KafkaEncodable {}
 extension InitProducerIdResponse: KafkaEncodable {}
+extension DeleteRecordsResponse: KafkaEncodable {}
