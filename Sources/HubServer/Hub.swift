@@ -15,6 +15,8 @@ public final class Hub: Sendable {
         /// What Metadata tells clients to connect to; the bound address when nil.
         public var advertisedKafkaHost: String?
         public var advertisedKafkaPort: Int?
+        /// The API-key file; authentication is on when it holds keys.
+        public var apiKeysPath: String?
         /// `max.request.bytes`.
         public var maxRequestBytes = 100 << 20
         /// `auto.create.topics`.
@@ -51,6 +53,13 @@ public final class Hub: Sendable {
     /// Opens the data directory (recovering it if needed) and starts the listeners.
     public static func start(_ configuration: Configuration) async throws -> Hub {
         let logger = configuration.logger
+        let keys = try configuration.apiKeysPath.map { try ApiKeyStore(path: $0) }
+        let authenticated = !(keys?.isEmpty ?? true)
+        if !authenticated && !isLoopback(configuration.kafkaHost) {
+            throw ApiKeyError(
+                "refusing to listen on \(configuration.kafkaHost) without authentication: create an API key first "
+                    + "(hooklog apikeys create ID --roles admin --data-dir D) or listen on 127.0.0.1")
+        }
         let logs = try LogManager(configuration.storage)
         do {
             var settings = KafkaAPI.Settings()
@@ -69,7 +78,7 @@ public final class Hub: Sendable {
             settings.advertisedHost = configuration.advertisedKafkaHost ?? configuration.kafkaHost
             settings.advertisedPort = Int32(configuration.advertisedKafkaPort ?? kafka.localAddress?.port ?? 9092)
             let offsets = try CommittedOffsets(logs: logs, logger: logger)
-            box.set(KafkaAPI(logs: logs, offsets: offsets, settings: settings, logger: logger))
+            box.set(KafkaAPI(logs: logs, offsets: offsets, keys: keys, settings: settings, logger: logger))
             let interval = configuration.retentionCheckInterval
             let retention = Task {
                 while !Task.isCancelled {
@@ -95,6 +104,11 @@ public final class Hub: Sendable {
         retention.cancel()
         await logs.close()
     }
+}
+
+/// Whether `host` is a loopback address or name.
+func isLoopback(_ host: String) -> Bool {
+    host == "localhost" || host == "::1" || host.hasPrefix("127.")
 }
 
 /// Holds the KafkaAPI once the listener's port is known.

@@ -31,6 +31,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request frame accepted, in bytes (max.request.bytes).")
     var maxRequestBytes: Int = 100 << 20
 
+    @Option(help: "API-key file (default: <data-dir>/api-keys.json when it exists). With keys, clients must authenticate (SASL/PLAIN: key id and secret).")
+    var apiKeys: String?
+
     @Option(help: "Seconds between retention passes.")
     var retentionCheckInterval: Int = 300
 
@@ -55,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.advertisedKafkaPort = advertised.port
         }
         configuration.autoCreateTopics = autoCreateTopics
+        configuration.apiKeysPath = apiKeys ?? ApiKeysCommand.defaultPath(dataDir: storage.dataDir)
         configuration.maxRequestBytes = maxRequestBytes
         configuration.retentionCheckInterval = .seconds(retentionCheckInterval)
         configuration.logger = logger

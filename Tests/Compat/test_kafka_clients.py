@@ -63,6 +63,8 @@ DOCUMENTED_API_VERSIONS = {
     9: (1, 8),  # OffsetFetch
     22: (0, 5),  # InitProducerId
     21: (0, 2),  # DeleteRecords
+    17: (1, 1),  # SaslHandshake
+    36: (0, 2),  # SaslAuthenticate
 }
 
 # Protocol names as librdkafka and kafka-python print them (request class name minus "Request").

@@ -93,6 +93,16 @@ extension KafkaAPI {
     /// topic list, every partition the group committed.
     func offsetFetch(_ request: OffsetFetchRequest, version: Int16) -> OffsetFetchResponse {
         var response = OffsetFetchResponse()
+        guard Self.may(.consume) else {
+            response.errorCode = ErrorCode.groupAuthorizationFailed.rawValue
+            response.groups = request.groups.map { group in
+                var result = OffsetFetchResponse.OffsetFetchResponseGroup()
+                result.groupId = group.groupId
+                result.errorCode = ErrorCode.groupAuthorizationFailed.rawValue
+                return result
+            }
+            return response
+        }
         if version < 8 {
             response.topics = fetchCommitted(group: request.groupId, topics: request.topics.map { topics in
                 topics.map { ($0.name, $0.partitionIndexes) }

@@ -58,6 +58,9 @@ extension KafkaAPI {
                 data.preferredReadReplica = -1
                 data.abortedTransactions = []
                 do {
+                    guard Self.may(.consume, topic: topic.topic) else {
+                        throw AuthorizationFailure(code: .topicAuthorizationFailed)
+                    }
                     let log = try logs.log(topic: topic.topic, partition: Int(partition.partition))
                     let limit = total == 0 ? max(1, min(Int(partition.partitionMaxBytes), budget)) : min(Int(partition.partitionMaxBytes), budget)
                     if limit > 0 {
@@ -77,6 +80,11 @@ extension KafkaAPI {
                     }
                 } catch {
                     data.errorCode = error.kafkaErrorCode.rawValue
+                    if error is AuthorizationFailure {
+                        data.records = ByteBuffer()
+                        topicResponse.partitions.append(data)
+                        continue
+                    }
                     if let log = try? logs.log(topic: topic.topic, partition: Int(partition.partition)) {
                         data.highWatermark = log.highWatermark
                         data.lastStableOffset = data.highWatermark

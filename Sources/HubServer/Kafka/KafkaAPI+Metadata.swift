@@ -44,7 +44,7 @@ extension KafkaAPI {
         topic.name = name
         do {
             try TopicMetadata.validate(name: name)
-            guard create, !name.hasPrefix("__") else {
+            guard create, !name.hasPrefix("__"), Self.may(.produce) || Self.may(.admin) else {
                 topic.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
                 return topic
             }
@@ -98,6 +98,9 @@ extension KafkaAPI {
                 result.offset = -1
                 result.leaderEpoch = 0
                 do {
+                    guard Self.may(.consume, topic: topic.name) else {
+                        throw AuthorizationFailure(code: .topicAuthorizationFailed)
+                    }
                     let log = try logs.log(topic: topic.name, partition: Int(partition.partitionIndex))
                     switch partition.timestamp {
                     case -1: result.offset = log.highWatermark

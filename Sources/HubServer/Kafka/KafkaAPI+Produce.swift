@@ -20,6 +20,8 @@ extension KafkaAPI {
         var refusal: (ErrorCode, String)?
         if request.transactionalId != nil {
             refusal = (.transactionalIdAuthorizationFailed, "transactions are not supported by Hooklog")
+        } else if !Self.may(.produce) {
+            refusal = (.topicAuthorizationFailed, "this API key lacks the produce role")
         } else if ![0, 1, -1].contains(request.acks) {
             refusal = (.invalidRequiredAcks, "acks must be 0, 1 or -1")
         }

@@ -10,6 +10,10 @@ extension KafkaAPI {
         var response = InitProducerIdResponse()
         response.producerId = -1
         response.producerEpoch = -1
+        if !Self.may(.produce) {
+            response.errorCode = ErrorCode.clusterAuthorizationFailed.rawValue
+            return response
+        }
         if let transactionalId = request.transactionalId, !transactionalId.isEmpty {
             response.errorCode = ErrorCode.transactionalIdAuthorizationFailed.rawValue
             logger.info("refused a transactional producer", metadata: ["transactionalId": "\(transactionalId)"])

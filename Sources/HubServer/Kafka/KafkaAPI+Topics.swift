@@ -17,6 +17,7 @@ extension KafkaAPI {
             var configs: [String: String] = [:]
             for config in topic.configs { configs[config.name] = config.value }
             do {
+                guard Self.may(.admin) else { throw AuthorizationFailure(code: .topicAuthorizationFailed) }
                 if topic.replicationFactor != -1 && topic.replicationFactor != 1 {
                     result.errorCode = ErrorCode.invalidReplicationFactor.rawValue
                     result.errorMessage = "Hooklog is a single node: the replication factor must be 1"
@@ -92,7 +93,10 @@ extension KafkaAPI {
                     continue
                 }
                 result.name = name
-                if name.hasPrefix("__") {
+                if !Self.may(.admin) {
+                    result.errorCode = ErrorCode.topicAuthorizationFailed.rawValue
+                    result.errorMessage = "deleting topics needs the admin role"
+                } else if name.hasPrefix("__") {
                     result.errorCode = ErrorCode.topicAuthorizationFailed.rawValue
                     result.errorMessage = "internal topics cannot be deleted"
                 } else {
@@ -120,7 +124,7 @@ extension KafkaAPI {
                 result.partitionIndex = partition.partitionIndex
                 result.lowWatermark = -1
                 do {
-                    if topic.name.hasPrefix("__") {
+                    if topic.name.hasPrefix("__") || !Self.may(.admin) {
                         result.errorCode = ErrorCode.topicAuthorizationFailed.rawValue
                     } else {
                         let log = try logs.log(topic: topic.name, partition: Int(partition.partitionIndex))
@@ -147,6 +151,12 @@ extension KafkaAPI {
             result.resourceType = resource.resourceType
             result.resourceName = resource.resourceName
             var entries: [(name: String, value: String, isOverride: Bool)] = []
+            guard Self.may(.admin) || (resource.resourceType == Self.topicResource && Self.may(.consume, topic: resource.resourceName))
+            else {
+                result.errorCode =
+                    (resource.resourceType == Self.topicResource ? ErrorCode.topicAuthorizationFailed : .clusterAuthorizationFailed).rawValue
+                return result
+            }
             switch resource.resourceType {
             case Self.topicResource:
                 guard let metadata = logs.metadata(of: resource.resourceName),

@@ -25,10 +25,13 @@ final class KafkaAPI: KafkaRequestProcessor {
     let logger: Logger
     /// Consumer groups' committed offsets (`__cursors`).
     let offsets: CommittedOffsets
+    /// API keys; nil or empty means authentication is off.
+    let keys: ApiKeyStore?
 
-    init(logs: LogManager, offsets: CommittedOffsets, settings: Settings, logger: Logger) {
+    init(logs: LogManager, offsets: CommittedOffsets, keys: ApiKeyStore?, settings: Settings, logger: Logger) {
         self.logs = logs
         self.offsets = offsets
+        self.keys = keys
         self.settings = settings
         self.logger = logger
     }
@@ -36,6 +39,7 @@ final class KafkaAPI: KafkaRequestProcessor {
     /// Whether a group accepts an offset commit from this generation and member. Commits with
     /// generation -1 and no member id come from consumers that assign partitions themselves.
     func commitAllowed(group: String, generation: Int32, member: String) -> ErrorCode {
+        if !Self.may(.consume) { return .groupAuthorizationFailed }
         if group.isEmpty { return .invalidGroupId }
         return .none
     }
@@ -55,6 +59,8 @@ final class KafkaAPI: KafkaRequestProcessor {
         OffsetFetchRequest.apiKey: 1...8,
         InitProducerIdRequest.apiKey: 0...5,
         DeleteRecordsRequest.apiKey: 0...2,
+        SaslHandshakeRequest.apiKey: 1...1,
+        SaslAuthenticateRequest.apiKey: 0...2,
     ]
 
     /// A decoded request header.
@@ -84,18 +90,24 @@ final class KafkaAPI: KafkaRequestProcessor {
             if apiKey == ApiVersionsRequest.apiKey { return unsupportedApiVersionsReply(header) }
             return .close(reason: "unsupported version \(apiVersion) of API \(apiKey) (supported \(range))")
         }
+        guard let principal = principal(of: connection) ?? (Self.preAuthentication.contains(apiKey) ? Principal(keyId: nil, roles: []) : nil)
+        else {
+            return .close(reason: "API \(apiKey) before SASL authentication")
+        }
         do {
             let parsed = try RequestHeader(from: &buffer)
             header.clientId = parsed.clientId
-            return try await dispatch(header, body: &buffer, release: release)
+            return try await Self.$principal.withValue(principal) {
+                try await dispatch(header, body: &buffer, release: release, connection: connection)
+            }
         } catch {
             return .close(reason: "malformed request (API \(apiKey) v\(apiVersion)): \(error)")
         }
     }
 
-    private func dispatch(_ header: Header, body: inout ByteBuffer, release: GateRelease) async throws
-        -> KafkaReply
-    {
+    private func dispatch(
+        _ header: Header, body: inout ByteBuffer, release: GateRelease, connection: KafkaConnection
+    ) async throws -> KafkaReply {
         let version = header.apiVersion
         if header.apiKey != ProduceRequest.apiKey { release() }
         switch header.apiKey {
@@ -136,6 +148,18 @@ final class KafkaAPI: KafkaRequestProcessor {
         case OffsetFetchRequest.apiKey:
             let request = try OffsetFetchRequest(from: &body, version: version)
             return reply(header, offsetFetch(request, version: version).encoded(version: version))
+        case SaslHandshakeRequest.apiKey:
+            let request = try SaslHandshakeRequest(from: &body, version: version)
+            return reply(header, saslHandshake(request, connection: connection).encoded(version: version))
+        case SaslAuthenticateRequest.apiKey:
+            let request = try SaslAuthenticateRequest(from: &body, version: version)
+            let (response, ok) = saslAuthenticate(request, connection: connection)
+            let answer = reply(header, response.encoded(version: version))
+            guard ok, case .response(let bytes) = answer else {
+                if case .response(let bytes) = answer { return .respondThenClose(bytes, reason: "SASL authentication failed") }
+                return answer
+            }
+            return .response(bytes)
         case DeleteRecordsRequest.apiKey:
             let request = try DeleteRecordsRequest(from: &body, version: version)
             return reply(header, await deleteRecords(request, version: version).encoded(version: version))
@@ -211,9 +235,17 @@ extension LogStoreError {
     }
 }
 
+/// A request the principal may not make.
+struct AuthorizationFailure: Error {
+    var code: ErrorCode
+}
+
 extension Error {
     /// The Kafka error code for any error a handler meets.
-    var kafkaErrorCode: ErrorCode { (self as? LogStoreError)?.kafkaErrorCode ?? .unknownServerError }
+    var kafkaErrorCode: ErrorCode {
+        if let failure = self as? AuthorizationFailure { return failure.code }
+        return (self as? LogStoreError)?.kafkaErrorCode ?? .unknownServerError
+    }
     /// The message a client sees: storage failures are described without the server's paths
     /// (those go to the server's log).
     var kafkaMessage: String {
@@ -258,3 +290,5 @@ extension OffsetCommitResponse: KafkaEncodable {}
 extension OffsetFetchResponse: KafkaEncodable {}
 extension InitProducerIdResponse: KafkaEncodable {}
 extension DeleteRecordsResponse: KafkaEncodable {}
+extension SaslHandshakeResponse: KafkaEncodable {}
+extension SaslAuthenticateResponse: KafkaEncodable {}

@@ -9,6 +9,8 @@ enum KafkaReply: Sendable {
     case none
     /// A protocol violation: close the connection after earlier responses.
     case close(reason: String)
+    /// Answer, then close (a failed SASL authentication).
+    case respondThenClose(ByteBuffer, reason: String)
 }
 
 /// Turns one request frame into a reply.
@@ -23,6 +25,8 @@ struct KafkaConnection: Sendable {
     var remoteAddress: String
     /// Keeps appends in the order their requests arrived.
     let ordering = RequestOrderGate()
+    /// SASL state.
+    let session = KafkaSession()
 }
 
 /// Runs requests of one connection concurrently (up to a limit) while writing their responses
@@ -87,6 +91,17 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
                 wrote = true
             case .none:
                 continue
+            case .respondThenClose(var body, let reason):
+                var frame = context.channel.allocator.buffer(capacity: 4)
+                frame.writeInteger(Int32(body.readableBytes))
+                context.write(wrapOutboundOut(frame), promise: nil)
+                context.write(wrapOutboundOut(body.readSlice(length: body.readableBytes)!), promise: nil)
+                logger.info("closing Kafka connection", metadata: ["remote": "\(connection.remoteAddress)", "reason": "\(reason)"])
+                closing = true
+                ready.removeAll()
+                context.flush()
+                context.close(promise: nil)
+                return
             case .close(let reason):
                 logger.info(
                     "closing Kafka connection", metadata: ["remote": "\(connection.remoteAddress)", "reason": "\(reason)"])
