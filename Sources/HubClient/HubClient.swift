@@ -41,6 +41,9 @@ public final class HubClient: Sendable {
         CreateTopicsRequest.apiKey: 2...7,
         DeleteTopicsRequest.apiKey: 1...6,
         DescribeConfigsRequest.apiKey: 1...4,
+        ListGroupsRequest.apiKey: 0...5,
+        DescribeGroupsRequest.apiKey: 0...5,
+        OffsetFetchRequest.apiKey: 1...8,
     ]
 
     /// The broker's address as given to `connect`.

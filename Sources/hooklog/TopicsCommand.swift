@@ -119,22 +119,3 @@ struct TopicsCommand: AsyncParsableCommand {
         }
     }
 }
-
-/// Connects, runs `body`, closes; failures go to stderr with a non-zero exit.
-private func withClient(
-    _ options: BootstrapOptions, command: String, _ body: (HubClient) async throws -> Void
-) async throws {
-    let client: HubClient
-    do {
-        client = try await options.connect()
-    } catch {
-        throw commandFailure(command, error)
-    }
-    do {
-        try await body(client)
-        await client.close()
-    } catch {
-        await client.close()
-        throw commandFailure(command, error)
-    }
-}
