@@ -77,13 +77,13 @@ class HooklogServer:
     connection` lines carry the reason the server dropped a client).
     """
 
-    def __init__(self, hooklog_bin: Path, data_dir: Path, log_path: Path, args=()):
+    def __init__(self, hooklog_bin: Path, data_dir: Path, log_path: Path, args=(), listen="127.0.0.1:0"):
         self.data_dir = data_dir
         self.log_path = log_path
         self.command = [
             str(hooklog_bin), "serve",
             "--data-dir", str(data_dir),
-            "--kafka-listen", "127.0.0.1:0",
+            "--kafka-listen", listen,
             *args,
         ]
         self._log = open(log_path, "wb")
@@ -159,11 +159,36 @@ class HooklogServer:
         self.returncode = self.process.returncode
         return self.returncode
 
+    def kill(self, signum=signal.SIGKILL) -> int:
+        """Sends `signum` (SIGKILL by default) and waits for the exit; returns the exit status
+        (negative: the signal that ended it)."""
+        if self.returncode is not None:
+            return self.returncode
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout=SERVE_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                self._log.close()
+                raise AssertionError(f"hooklog serve did not exit within {SERVE_STOP_TIMEOUT_S} s of signal {signum}")
+        self._log.close()
+        self.returncode = self.process.returncode
+        return self.returncode
+
     def assert_stops_cleanly(self):
         status = self.stop()
         tail = "\n".join(self.log_lines()[-20:])
         assert status == 0, f"hooklog serve exited {status} after SIGTERM; log tail:\n{tail}"
         assert "stopped cleanly" in self.log_text(), f"no 'stopped cleanly' in the log; tail:\n{tail}"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (for servers restarted on the same port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def start_hooklog_server(hooklog_bin: Path, directory: Path, args=()) -> HooklogServer:
@@ -252,7 +277,21 @@ def negotiated_versions(tmp_path_factory):
         _NEGOTIATED["__file__"] = str(path)
 
 
+# Lines tests add to the run's summary (counts, observed client behaviour).
+_REPORT: list = []
+
+
+@pytest.fixture(scope="session")
+def compat_report() -> list:
+    """A list a test appends summary lines to; printed at the end of the run."""
+    return _REPORT
+
+
 def pytest_terminal_summary(terminalreporter):
+    if _REPORT:
+        terminalreporter.section("Hooklog compatibility results")
+        for line in _REPORT:
+            terminalreporter.write_line(line)
     if not _NEGOTIATED:
         return
     terminalreporter.section("Kafka API versions the clients used against hooklog")

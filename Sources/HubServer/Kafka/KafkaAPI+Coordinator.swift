@@ -11,7 +11,12 @@ extension KafkaAPI {
         let results = keys.map { key -> FindCoordinatorResponse.Coordinator in
             var coordinator = FindCoordinatorResponse.Coordinator()
             coordinator.key = key
-            if request.keyType != 0 {
+            if !Self.may(.consume) {
+                coordinator.errorCode = ErrorCode.groupAuthorizationFailed.rawValue
+                coordinator.errorMessage = "this API key lacks the consume role"
+                coordinator.nodeId = -1
+                coordinator.port = -1
+            } else if request.keyType != 0 {
                 coordinator.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
                 coordinator.errorMessage = "transactions are not supported by Hooklog"
                 coordinator.nodeId = -1
