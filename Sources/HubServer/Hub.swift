@@ -34,6 +34,7 @@ public final class Hub: Sendable {
 
     public let logs: LogManager
     private let kafka: KafkaListener
+    private let groups: GroupCoordinator
     private let retention: Task<Void, Never>
     private let logger: Logger
 
@@ -43,7 +44,10 @@ public final class Hub: Sendable {
         return (address?.ipAddress ?? "?", address?.port ?? 0)
     }
 
-    private init(logs: LogManager, kafka: KafkaListener, retention: Task<Void, Never>, logger: Logger) {
+    private init(
+        logs: LogManager, kafka: KafkaListener, groups: GroupCoordinator, retention: Task<Void, Never>, logger: Logger
+    ) {
+        self.groups = groups
         self.logs = logs
         self.kafka = kafka
         self.retention = retention
@@ -78,7 +82,11 @@ public final class Hub: Sendable {
             settings.advertisedHost = configuration.advertisedKafkaHost ?? configuration.kafkaHost
             settings.advertisedPort = Int32(configuration.advertisedKafkaPort ?? kafka.localAddress?.port ?? 9092)
             let offsets = try CommittedOffsets(logs: logs, logger: logger)
-            box.set(KafkaAPI(logs: logs, offsets: offsets, keys: keys, settings: settings, logger: logger))
+            let groups = GroupCoordinator(logger: logger)
+            // Groups with committed offsets exist (Empty) from the start, as in Kafka.
+            for group in offsets.groups { groups.loadEmptyGroup(group) }
+            box.set(
+                KafkaAPI(logs: logs, offsets: offsets, groups: groups, keys: keys, settings: settings, logger: logger))
             let interval = configuration.retentionCheckInterval
             let retention = Task {
                 while !Task.isCancelled {
@@ -91,7 +99,7 @@ public final class Hub: Sendable {
                 "Kafka listener ready",
                 metadata: ["address": "\(kafka.localAddress.map { "\($0)" } ?? "?")",
                     "advertised": "\(settings.advertisedHost):\(settings.advertisedPort)"])
-            return Hub(logs: logs, kafka: kafka, retention: retention, logger: logger)
+            return Hub(logs: logs, kafka: kafka, groups: groups, retention: retention, logger: logger)
         } catch {
             await logs.close()
             throw error
@@ -100,6 +108,8 @@ public final class Hub: Sendable {
 
     /// Stops listening, lets in-flight work finish, and closes the log cleanly.
     public func shutdown() async {
+        // Parked JoinGroup / SyncGroup requests are answered first, so that connections drain.
+        groups.close()
         await kafka.close()
         retention.cancel()
         await logs.close()

@@ -65,6 +65,12 @@ DOCUMENTED_API_VERSIONS = {
     21: (0, 2),  # DeleteRecords
     17: (1, 1),  # SaslHandshake
     36: (0, 2),  # SaslAuthenticate
+    11: (0, 9),  # JoinGroup
+    14: (0, 5),  # SyncGroup
+    12: (0, 4),  # Heartbeat
+    13: (0, 5),  # LeaveGroup
+    16: (0, 5),  # ListGroups
+    15: (0, 5),  # DescribeGroups
 }
 
 # Protocol names as librdkafka and kafka-python print them (request class name minus "Request").

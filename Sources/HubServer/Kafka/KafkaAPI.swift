@@ -27,10 +27,16 @@ final class KafkaAPI: KafkaRequestProcessor {
     let offsets: CommittedOffsets
     /// API keys; nil or empty means authentication is off.
     let keys: ApiKeyStore?
+    /// Classic consumer groups: membership, rebalances, heartbeats.
+    let groups: GroupCoordinator
 
-    init(logs: LogManager, offsets: CommittedOffsets, keys: ApiKeyStore?, settings: Settings, logger: Logger) {
+    init(
+        logs: LogManager, offsets: CommittedOffsets, groups: GroupCoordinator, keys: ApiKeyStore?,
+        settings: Settings, logger: Logger
+    ) {
         self.logs = logs
         self.offsets = offsets
+        self.groups = groups
         self.keys = keys
         self.settings = settings
         self.logger = logger
@@ -41,7 +47,7 @@ final class KafkaAPI: KafkaRequestProcessor {
     func commitAllowed(group: String, generation: Int32, member: String) -> ErrorCode {
         if !Self.may(.consume) { return .groupAuthorizationFailed }
         if group.isEmpty { return .invalidGroupId }
-        return .none
+        return groups.validateCommit(groupId: group, generation: generation, memberId: member)
     }
 
     /// The API versions Hooklog implements; ApiVersions advertises exactly these.
@@ -61,6 +67,12 @@ final class KafkaAPI: KafkaRequestProcessor {
         DeleteRecordsRequest.apiKey: 0...2,
         SaslHandshakeRequest.apiKey: 1...1,
         SaslAuthenticateRequest.apiKey: 0...2,
+        JoinGroupRequest.apiKey: 0...9,
+        SyncGroupRequest.apiKey: 0...5,
+        HeartbeatRequest.apiKey: 0...4,
+        LeaveGroupRequest.apiKey: 0...5,
+        ListGroupsRequest.apiKey: 0...5,
+        DescribeGroupsRequest.apiKey: 0...5,
     ]
 
     /// A decoded request header.
@@ -166,6 +178,27 @@ final class KafkaAPI: KafkaRequestProcessor {
         case InitProducerIdRequest.apiKey:
             let request = try InitProducerIdRequest(from: &body, version: version)
             return reply(header, initProducerId(request, version: version).encoded(version: version))
+        case JoinGroupRequest.apiKey:
+            let request = try JoinGroupRequest(from: &body, version: version)
+            let response = await joinGroup(
+                request, version: version, clientId: header.clientId ?? "",
+                clientHost: Self.clientHost(connection.remoteAddress))
+            return reply(header, response.encoded(version: version))
+        case SyncGroupRequest.apiKey:
+            let request = try SyncGroupRequest(from: &body, version: version)
+            return reply(header, await syncGroup(request, version: version).encoded(version: version))
+        case HeartbeatRequest.apiKey:
+            let request = try HeartbeatRequest(from: &body, version: version)
+            return reply(header, heartbeat(request, version: version).encoded(version: version))
+        case LeaveGroupRequest.apiKey:
+            let request = try LeaveGroupRequest(from: &body, version: version)
+            return reply(header, leaveGroup(request, version: version).encoded(version: version))
+        case ListGroupsRequest.apiKey:
+            let request = try ListGroupsRequest(from: &body, version: version)
+            return reply(header, listGroups(request, version: version).encoded(version: version))
+        case DescribeGroupsRequest.apiKey:
+            let request = try DescribeGroupsRequest(from: &body, version: version)
+            return reply(header, describeGroups(request, version: version).encoded(version: version))
         case FindCoordinatorRequest.apiKey:
             let request = try FindCoordinatorRequest(from: &body, version: version)
             return reply(header, findCoordinator(request, version: version).encoded(version: version))
@@ -292,3 +325,9 @@ extension InitProducerIdResponse: KafkaEncodable {}
 extension DeleteRecordsResponse: KafkaEncodable {}
 extension SaslHandshakeResponse: KafkaEncodable {}
 extension SaslAuthenticateResponse: KafkaEncodable {}
+extension JoinGroupResponse: KafkaEncodable {}
+extension SyncGroupResponse: KafkaEncodable {}
+extension HeartbeatResponse: KafkaEncodable {}
+extension LeaveGroupResponse: KafkaEncodable {}
+extension ListGroupsResponse: KafkaEncodable {}
+extension DescribeGroupsResponse: KafkaEncodable {}
