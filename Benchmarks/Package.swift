@@ -11,7 +11,7 @@ let upcoming: [SwiftSetting] = [
 
 /// A benchmark suite: an executable target under Benchmarks/<name>/, as ordo-one/benchmark's
 /// plugin discovers them.
-func benchmarkTarget(_ name: String) -> Target {
+func benchmarkTarget(_ name: String, extraDependencies: [Target.Dependency] = []) -> Target {
     .executableTarget(
         name: name,
         dependencies: [
@@ -19,7 +19,7 @@ func benchmarkTarget(_ name: String) -> Target {
             .product(name: "Benchmark", package: "benchmark"),
             .product(name: "LogStore", package: "hooklog"),
             .product(name: "NIOCore", package: "swift-nio"),
-        ],
+        ] + extraDependencies,
         path: "Benchmarks/\(name)",
         swiftSettings: upcoming,
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -47,6 +47,22 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // The protocol benchmarks' shared code: the `hooklog serve` child process and the
+        // HubClient producers. (HubServer is not a product of the main package, so the hub runs
+        // as a process: build it with `swift build -c release --product hooklog` here.)
+        .target(
+            name: "HubBenchmarkFixtures",
+            dependencies: [
+                "LogBenchmarkFixtures",
+                .product(name: "HubClient", package: "hooklog"),
+                .product(name: "LogStore", package: "hooklog"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        benchmarkTarget(
+            "HubLoopback",
+            extraDependencies: ["HubBenchmarkFixtures", .product(name: "HubClient", package: "hooklog")]),
         benchmarkTarget("LogAppend"),
         benchmarkTarget("LogRead"),
         benchmarkTarget("LogMemory"),

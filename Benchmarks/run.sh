@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # `make bench`: measures this machine's raw disk limits with fio in the benchmarks' own data
-# directory, runs the LogStore benchmarks (ordo-one/benchmark, release), then prints each result
-# as a ratio to the matching raw limit and to the issue's targets.
+# directory, runs the LogStore and protocol benchmarks (ordo-one/benchmark, release), produces
+# with confluent-kafka against `hooklog serve`, measures loopback TCP with iperf3, then prints
+# each result as a ratio to the matching raw limit and to the issue's targets.
 #
 #   HOOKLOG_BENCH_QUICK=1      small sizes and short runs (a few minutes), for trying it out
 #   HOOKLOG_BENCH_RSS_BYTES=N  log bytes the RSS benchmark appends (default 10 GiB; 1 GiB quick)
 #   HOOKLOG_BENCH_DIR=DIR      scratch data (default Benchmarks/.bench-data; same file system as
 #                              the work tree); removed afterwards
 #   HOOKLOG_BENCH_SKIP_FIO=1   reuse the fio results of the previous run (.bench-results/fio-*.json)
+#   HOOKLOG_BENCH_IN_FLIGHT=N  produce requests in flight per connection (default 8)
+#   HOOKLOG_BENCH_SKIP_EXTERNAL=1  skip confluent-kafka and iperf3
+#   HOOKLOG_BENCH_COMMIT=ID    what machine.txt names as the code measured when the tree is not a
+#                              git work tree (e.g. a `git archive` snapshot)
 #
 # A full run takes about 10 minutes once built (the first build of this package adds several).
 #
@@ -24,14 +29,22 @@ results="$here/.bench-results"
 data_root="${HOOKLOG_BENCH_DIR:-$here/.bench-data}"
 run_dir="$data_root/run-$$"
 
-for tool in fio python3 swift; do
+external="${HOOKLOG_BENCH_SKIP_EXTERNAL:-}"
+[ "$external" = "0" ] && external=""
+tools=(fio python3 swift)
+[ -z "$external" ] && tools+=(iperf3)
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || {
-        echo "run.sh: '$tool' is missing (make bench installs fio: Scripts/install-deps.sh --bench)" >&2
+        echo "run.sh: '$tool' is missing (make bench installs fio and iperf3: Scripts/install-deps.sh --bench)" >&2
         exit 1
     }
 done
+repo="$(cd "$here/.." && pwd)"
+venv="$repo/.venv"
 
+iperf_server=""
 cleanup() {
+    [ -n "$iperf_server" ] && kill "$iperf_server" 2>/dev/null
     rm -rf "$run_dir"
     rmdir "$data_root" 2>/dev/null || true
 }
@@ -42,7 +55,8 @@ mkdir -p "$run_dir/fio" "$results"
 if [ -z "${HOOKLOG_BENCH_SKIP_FIO:-}" ]; then
     rm -f "$results"/fio-*.json
 fi
-rm -f "$results/results.jsonl" "$results/benchmark.txt" "$results/summary.md"
+rm -f "$results/results.jsonl" "$results/benchmark.txt" "$results/summary.md" "$results/iperf3.json" \
+    "$results/confluent.txt" "$results/hub-crash.log"
 
 # fio sizes: the buffered write matches the flush=never benchmark's bytes (2 GiB, quick 256 MiB);
 # the fdatasync jobs run for as long as one append benchmark (10 s, quick 2 s).
@@ -68,6 +82,13 @@ fi
     echo "kernel: $(uname -r)"
     echo "swift: $(swift --version 2>/dev/null | head -1)"
     echo "fio: $(fio --version)"
+    [ -z "$external" ] && echo "iperf3: $(iperf3 --version | head -1)"
+    if commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null); then
+        echo "hooklog: commit $commit, $(git -C "$repo" status --porcelain -- Sources Package.swift | wc -l)" \
+            "uncommitted change(s) under Sources/ and Package.swift"
+    else
+        echo "hooklog: not a git work tree (${HOOKLOG_BENCH_COMMIT:-commit unknown})"
+    fi
     if [ -n "$quick" ]; then echo "mode: quick (HOOKLOG_BENCH_QUICK=1)"; else echo "mode: full"; fi
     echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$results/machine.txt"
@@ -104,6 +125,14 @@ if [ -z "${HOOKLOG_BENCH_SKIP_FIO:-}" ] || [ ! -f "$results/fio-before-buffered-
     fio_limits before
 fi
 
+# --- The hub for the protocol benchmarks ---------------------------------------------------------
+# `hooklog serve`, release, built from this package (the main package as its dependency), so the
+# protocol benchmarks and confluent-kafka run against the same build as the LogStore benchmarks.
+echo
+echo "== Building hooklog (release) =="
+swift build -c release --product hooklog 2>&1 | tail -3
+export HOOKLOG_BIN="$here/.build/release/hooklog"
+
 # --- The benchmarks ---------------------------------------------------------------------------
 echo
 echo "== Benchmarks (swift package benchmark, release) =="
@@ -116,6 +145,46 @@ status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -ne 0 ]; then
     echo "run.sh: the benchmarks failed (exit $status); see $results/benchmark.txt" >&2
+fi
+
+if [ -z "$external" ]; then
+    # --- confluent-kafka's Producer against `hooklog serve` ----------------------------------
+    echo
+    echo "== confluent-kafka Producer (Python, librdkafka) against hooklog serve =="
+    "$repo/Scripts/python-venv.sh" "$venv"
+    confluent_args=(--hooklog "$HOOKLOG_BIN" --data-root "$run_dir" --results "$results/results.jsonl"
+        --in-flight "${HOOKLOG_BENCH_IN_FLIGHT:-8}" --crash-log "$results/hub-crash.log")
+    if [ -n "$quick" ]; then confluent_args+=(--duration 2 --quick); else confluent_args+=(--duration 10); fi
+    # librdkafka's own log lines (connection notices) go to confluent.txt with the results.
+    if ! "$venv/bin/python" "$here/clients/confluent_produce.py" "${confluent_args[@]}" >"$results/confluent.txt" 2>&1; then
+        echo "run.sh: the confluent-kafka benchmark failed; see $results/confluent.txt" >&2
+        status=1
+    fi
+    grep '^{' "$results/confluent.txt" | cut -c1-160 || true
+
+    # --- Loopback TCP with iperf3: the network's reference limit -----------------------------
+    echo
+    echo "== Raw limit: iperf3 over loopback =="
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    iperf3 -s -1 -p "$port" -B 127.0.0.1 >/dev/null 2>&1 &
+    iperf_server=$!
+    ok=""
+    for _ in $(seq 50); do
+        if iperf3 -c 127.0.0.1 -p "$port" -t 5 -J >"$results/iperf3.json" 2>/dev/null; then
+            ok=1
+            break
+        fi
+        sleep 0.1
+    done
+    [ -z "$ok" ] && kill "$iperf_server" 2>/dev/null
+    wait "$iperf_server" 2>/dev/null || true
+    iperf_server=""
+    if [ -z "$ok" ]; then
+        echo "run.sh: iperf3 failed; see $results/iperf3.json" >&2
+        status=1
+    else
+        python3 -c 'import json, sys; e = json.load(open(sys.argv[1]))["end"]; print("iperf3: %.0f MB/s received" % (e["sum_received"]["bits_per_second"] / 8e6))' "$results/iperf3.json"
+    fi
 fi
 
 if [ -z "${HOOKLOG_BENCH_SKIP_FIO:-}" ] || [ ! -f "$results/fio-after-buffered-write.json" ]; then

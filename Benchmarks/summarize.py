@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Summarizes a `make bench` run: fio's raw limits, each benchmark's totals and its ratio to the
-matching limit, and the issue's targets. Reads RESULTS_DIR/machine.txt, fio-*.json (fio's
---output-format=json) and results.jsonl (one JSON object per benchmark, written by the benchmark
-targets); prints Markdown.
+"""Summarizes a `make bench` run: fio's and iperf3's raw limits, each benchmark's totals and its
+ratio to the matching limit, and the issue's targets. Reads RESULTS_DIR/machine.txt, fio-*.json
+(fio's --output-format=json), iperf3.json (iperf3 -J) and results.jsonl (one JSON object per
+benchmark, written by the benchmark targets and clients/confluent_produce.py); prints Markdown.
 
 MB is 10^6 bytes throughout (fio's bw_bytes / 1e6). "log MB/s" counts the bytes the log writes
 (whole record batches, 26,5xx bytes per 100 records); "value MB/s" counts only the 256-byte values
@@ -20,6 +20,9 @@ ALWAYS_TARGET = 0.85  # flush=always, 16 appenders, vs fio append+fdatasync (256
 NEVER_TARGET = 0.70  # flush=never vs fio buffered sequential write bandwidth
 READ_TARGET_MBPS = 2000.0  # sequential read from offset 0
 RSS_FLAT_MB = 16.0  # "flat": RSS grows less than this after the first 10 % of the appends
+TCP_PRODUCE_TARGET = 0.70  # produce over TCP vs in-process flush=always append, same appender count
+REPLAY_TARGET_MBPS = 1000.0  # replay from offset 0 over TCP
+HALF_LOAD_P99_TARGET_US = 5000.0  # p99 ack latency at half of the peak load
 
 
 def load_fio(path):
@@ -60,6 +63,34 @@ def load_results(path):
                     entry = json.loads(line)
                     results[entry["benchmark"]] = entry
     return results
+
+
+def load_iperf3(path):
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        end = data["end"]
+        cpu = end.get("cpu_utilization_percent", {})
+        return {
+            "MBps": end["sum_received"]["bits_per_second"] / 8e6,
+            "sent_MBps": end["sum_sent"]["bits_per_second"] / 8e6,
+            "seconds": end["sum_received"]["seconds"],
+            "sender_cpu": cpu.get("host_total", 0) / 100,
+            "receiver_cpu": cpu.get("remote_total", 0) / 100,
+        }
+    except (KeyError, ValueError):
+        return None
+
+
+def produce_runs(results, prefix):
+    """{(connections, in flight): entry} for the closed-loop produce results named `prefix`…"""
+    runs = {}
+    for name, entry in results.items():
+        if name.startswith(prefix) and "in_flight_per_connection" in entry and "connections" in entry:
+            runs[(int(entry["connections"]), int(entry["in_flight_per_connection"]))] = entry
+    return runs
 
 
 def find(results, prefix):
@@ -246,6 +277,133 @@ def main():
         out.append(f"RSS (MB) at each tenth of the run: {curve}.")
         out.append("")
 
+    # --- The Kafka protocol over loopback -----------------------------------------------------
+    iperf = load_iperf3(os.path.join(directory, "iperf3.json"))
+    hub_runs = produce_runs(results, "Produce TCP")
+    confluent_runs = produce_runs(results, "confluent-kafka Produce")
+    half = find(results, "Produce TCP acks=-1 flush=always at half")
+    quarter = find(results, "Produce TCP acks=-1 flush=always at a quarter")
+    replay = find(results, "Replay TCP")
+    in_process = {}
+    for n in (1, 4, 16):
+        entry = results.get("Append flush=always %d appender%s" % (n, "" if n == 1 else "s"))
+        if entry:
+            in_process[n] = entry
+
+    out.append("## Kafka protocol over loopback")
+    out.append("")
+    if iperf:
+        out.append(
+            f"Raw limit: iperf3 over loopback (one TCP stream, {iperf['seconds']:.0f} s): "
+            f"**{fmt(iperf['MBps'])} MB/s** received (sender CPU {iperf['sender_cpu']:.0%}, "
+            f"receiver {iperf['receiver_cpu']:.0%} of a core)."
+        )
+    else:
+        out.append("Raw limit: iperf3 not measured.")
+    out.append("")
+    if hub_runs:
+        out.append(
+            "Produce with HubClient to `hooklog serve` (release, separate process), one partition, "
+            "acks=-1, topic flush.policy=always, 100-record batches of 256-byte values built once. "
+            "In-process: LogAppend's `Append flush=always N appender(s)` of this run."
+        )
+        out.append("")
+        out.append(
+            "| connections × in flight | events/s | value MB/s | ack p50 / p99 / p99.9 (ms) | client / hub CPU cores | "
+            "in-process, same appender count (events/s) | TCP / in-process |"
+        )
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for (connections, in_flight) in sorted(hub_runs, key=lambda k: (-k[1], k[0])):
+            entry = hub_runs[(connections, in_flight)]
+            base = in_process.get(connections)
+            r = ratio(entry["events_per_s"], base["events_per_s"] if base else None)
+            out.append(
+                f"| {connections} × {in_flight} | {fmt(entry['events_per_s'])} | {fmt(entry['value_MBps'])} | "
+                f"{entry['ack_p50_us'] / 1e3:.2f} / {entry['ack_p99_us'] / 1e3:.2f} / {entry['ack_p999_us'] / 1e3:.2f} | "
+                f"{entry['client_cpu_cores_busy']:.2f} / {entry['server_cpu_cores_busy']:.2f} | "
+                f"{fmt(base['events_per_s']) if base else '–'} | {f'{r:.0%}' if r is not None else '–'} |"
+            )
+        out.append("")
+        out.append(
+            "With one request in flight per connection, TCP has exactly as many appends in progress as the "
+            "in-process run has appenders; with several, it has connections × in flight, so its ratio also "
+            "includes the gain from deeper group commits."
+        )
+        out.append("")
+    for label, entry in (("half", half), ("a quarter", quarter)):
+        if not entry:
+            continue
+        out.append(
+            f"Ack latency at {label} of the peak load: {int(entry['connections'])} connections, open loop at "
+            f"{fmt(entry['target_events_per_s'])} events/s ({entry['load_fraction']:.0%} of the peak "
+            f"{fmt(entry['peak_events_per_s'])}); achieved {fmt(entry['events_per_s'])} events/s, "
+            f"{fmt(entry['value_MBps'])} MB/s. Ack latency p50 **{entry['ack_p50_us'] / 1e3:.2f} ms**, "
+            f"p90 {entry['ack_p90_us'] / 1e3:.2f} ms, p99 **{entry['ack_p99_us'] / 1e3:.2f} ms**, "
+            f"p99.9 {entry['ack_p999_us'] / 1e3:.2f} ms, max {entry['ack_max_us'] / 1e3:.1f} ms "
+            f"({fmt(entry['ack_samples'])} requests). The pacer sent p50 {entry['send_lag_p50_us'] / 1e3:.2f} ms / "
+            f"p99 {entry['send_lag_p99_us'] / 1e3:.2f} ms after the scheduled times. CPU: client "
+            f"{entry['client_cpu_cores_busy']:.2f}, hub {entry['server_cpu_cores_busy']:.2f} cores."
+        )
+        out.append("")
+    if confluent_runs:
+        out.append(
+            "confluent-kafka's Producer (Python, librdkafka), one producer process per connection, acks=all, "
+            "linger.ms=1, batch.num.messages=100, enable.idempotence=false, same value size, against a "
+            "`hooklog serve` of the same build:"
+        )
+        out.append("")
+        out.append(
+            "| producers (connections) × in flight | events/s | value MB/s | client / hub CPU cores | "
+            "librdkafka rtt p50 / p99 (ms) | HubClient, same connections × in flight | confluent / HubClient |"
+        )
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for key in sorted(confluent_runs):
+            entry = confluent_runs[key]
+            swift = hub_runs.get(key)
+            r = ratio(entry["events_per_s"], swift["events_per_s"] if swift else None)
+            rtt = "–"
+            if "rtt_p99_us_max" in entry:
+                rtt = f"{entry['rtt_p50_us_max'] / 1e3:.1f} / {entry['rtt_p99_us_max'] / 1e3:.1f}"
+            failed = f" ({fmt(entry['failed'])} failed)" if entry.get("failed") else ""
+            out.append(
+                f"| {key[0]} × {key[1]} | {fmt(entry['events_per_s'])}{failed} | {fmt(entry['value_MBps'])} | "
+                f"{entry['client_cpu_cores_busy']:.2f} / {entry['server_cpu_cores_busy']:.2f} | {rtt} | "
+                f"{fmt(swift['events_per_s']) if swift else '–'} | {f'{r:.0%}' if r is not None else '–'} |"
+            )
+        out.append("")
+    if replay:
+        parts = [
+            f"Replay from offset 0 with HubClient (fetch, maxBytes {fmt(replay['fetch_max_bytes'] / 2**20)} MiB, "
+            f"one request at a time), {fmt(replay['log_bytes_per_pass'] / 1e6)} MB topic, "
+            f"{int(replay['passes'])} passes, page cache warm: **{fmt(replay['MBps'])} MB/s** "
+            f"({replay['MBps'] / REPLAY_TARGET_MBPS:.2f} × the 1 GB/s target"
+        ]
+        if iperf:
+            parts.append(f", {replay['MBps'] / iperf['MBps']:.0%} of iperf3's {fmt(iperf['MBps'])} MB/s")
+        if read:
+            parts.append(f", {replay['MBps'] / read['MBps']:.0%} of LogStore's in-process read {fmt(read['MBps'])} MB/s")
+        parts.append(
+            f"); {fmt(replay['bytes_per_fetch'] / 1e6, 1)} MB per fetch, CPU: client "
+            f"{replay['client_cpu_cores_busy']:.2f}, hub {replay['server_cpu_cores_busy']:.2f} cores."
+        )
+        out.append("".join(parts))
+        out.append("")
+
+    loads = [(name, entry["loadavg_1min_at_end"]) for name, entry in results.items() if "loadavg_1min_at_end" in entry]
+    if loads:
+        out.append("## Machine load")
+        out.append("")
+        out.append(
+            "1-minute load average as each benchmark ended (its own threads included: about 1–2 from a LogStore "
+            "benchmark, up to about 3 from client and hub together; more means other work shared the CPUs or the disk):"
+        )
+        out.append("")
+        out.append("| benchmark | load |")
+        out.append("| --- | ---: |")
+        for name, load in loads:
+            out.append(f"| {name} | {load:.2f} |")
+        out.append("")
+
     out.append("## Targets")
     out.append("")
     out.append("| target | measured | verdict |")
@@ -284,6 +442,39 @@ def main():
     out.append(
         "| RSS flat while appending (growth after the first 10 %% < %.0f MB) | %s | %s |"
         % (RSS_FLAT_MB, measured, verdict(None if not rss else rss["rss_growth_after_10pct_MB"] < RSS_FLAT_MB))
+    )
+    pipelined = sorted(k for k in hub_runs if k[1] > 1)
+    single = sorted(k for k in hub_runs if k[1] == 1)
+    for label, keys in (("pipelined", pipelined), ("one request in flight per connection", single)):
+        for key in keys:
+            entry = hub_runs[key]
+            base = in_process.get(key[0])
+            r = ratio(entry["events_per_s"], base["events_per_s"] if base else None)
+            measured = "–"
+            if r is not None:
+                measured = "%.0f%% (%s / %s events/s)" % (100 * r, fmt(entry["events_per_s"]), fmt(base["events_per_s"]))
+            out.append(
+                "| produce over TCP, %d connection%s × %d in flight (%s) ≥ %.0f%% of in-process flush=always, "
+                "%d appender%s | %s | %s |"
+                % (key[0], "" if key[0] == 1 else "s", key[1], label, 100 * TCP_PRODUCE_TARGET, key[0],
+                   "" if key[0] == 1 else "s", measured, verdict(None if r is None else r >= TCP_PRODUCE_TARGET))
+            )
+    measured = "–"
+    if replay:
+        measured = "%s MB/s" % fmt(replay["MBps"])
+        if iperf:
+            measured += " (%.0f%% of iperf3 %s MB/s)" % (100 * replay["MBps"] / iperf["MBps"], fmt(iperf["MBps"]))
+    out.append(
+        "| replay from offset 0 over TCP ≥ 1 GB/s | %s | %s |"
+        % (measured, verdict(None if not replay else replay["MBps"] >= REPLAY_TARGET_MBPS))
+    )
+    measured = "–"
+    if half:
+        measured = "p99 %.2f ms at %s events/s (%d connections)" % (
+            half["ack_p99_us"] / 1e3, fmt(half["events_per_s"]), int(half["connections"]))
+    out.append(
+        "| p99 ack latency at half of the peak load ≤ 5 ms | %s | %s |"
+        % (measured, verdict(None if not half else half["ack_p99_us"] <= HALF_LOAD_P99_TARGET_US))
     )
     out.append("")
     print("\n".join(out))

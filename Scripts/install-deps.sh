@@ -10,7 +10,7 @@ pkg-config --exists liblz4 2>/dev/null || need+=(liblz4-dev pkg-config)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 if [ "${1:-}" = "--bench" ]; then
-  command -v fio >/dev/null 2>&1 || need+=(fio)
+  command -v fio >/dev/null 2>&1 || need+=(fio); command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -5,11 +5,19 @@ import Synchronization
 public final class LatencySamples: Sendable {
     private let samples = Mutex<[Duration]>([])
 
-    public init() {
-        samples.withLock { $0.reserveCapacity(1 << 20) }
+    public init(capacity: Int = 1 << 20) {
+        samples.withLock { $0.reserveCapacity(capacity) }
     }
 
     public func add(_ latency: Duration) { samples.withLock { $0.append(latency) } }
+
+    /// Adds every sample of `other` (e.g. one iteration's samples to the run's).
+    public func add(contentsOf other: LatencySamples) {
+        let copied = other.samples.withLock { $0 }
+        samples.withLock { $0.append(contentsOf: copied) }
+    }
+
+    public var count: Int { samples.withLock { $0.count } }
 
     /// Every sample in microseconds, ascending.
     public var sortedMicroseconds: [Double] {

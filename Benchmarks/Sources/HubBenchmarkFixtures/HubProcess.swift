@@ -1,0 +1,146 @@
+import Foundation
+import LogBenchmarkFixtures
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A `hooklog serve` child process (release build) listening on a free loopback port, with its
+/// data directory under ``BenchmarkSettings/dataRoot``.
+///
+/// The protocol benchmarks run the hub as a separate process rather than in-process: `HubServer`
+/// is not a library product of the main package, and a separate process is how the hub runs in
+/// production. Its CPU time is read from /proc, apart from the benchmark (client) process's.
+public final class HubProcess: @unchecked Sendable {
+    // `process` is only started, signalled and waited for; Foundation's Process is thread-safe
+    // for that.
+    private let process: Process
+    public let host: String
+    public let port: Int
+    public let dataDirectory: String
+    /// The hub's stderr (its log), in the data directory's parent.
+    public let logPath: String
+    public var pid: Int32 { process.processIdentifier }
+
+    private init(process: Process, host: String, port: Int, dataDirectory: String, logPath: String) {
+        self.process = process
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.logPath = logPath
+    }
+
+    /// The hooklog executable: `HOOKLOG_BIN`, or this package's release build
+    /// (`swift build -c release --product hooklog` in Benchmarks/, which run.sh does).
+    public static var executable: String {
+        if let path = ProcessInfo.processInfo.environment["HOOKLOG_BIN"], !path.isEmpty { return path }
+        return packageDirectory() + "/.build/release/hooklog"
+    }
+
+    /// Starts `hooklog serve` on `dataDirectory` (created when missing; an existing one is served
+    /// as it is) with `--flush flush`, and waits until it logs its Kafka address.
+    public static func start(
+        dataDirectory: String, flush: String = "always", settings: BenchmarkSettings = .current
+    ) throws -> HubProcess {
+        let binary = executable
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw HubProcessError(
+                "no hooklog executable at \(binary): run `swift build -c release --product hooklog` in Benchmarks/ "
+                    + "or set HOOKLOG_BIN")
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let logPath = dataDirectory + ".log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        guard let log = Foundation.FileHandle(forWritingAtPath: logPath) else {
+            throw HubProcessError("cannot open \(logPath)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = [
+            "serve", "--data-dir", dataDirectory, "--kafka-listen", "127.0.0.1:0", "--flush", flush,
+            "--min-free-bytes", String(settings.minFreeBytes), "--log-level", "info",
+        ]
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? log.close()
+        // The hub logs `… kafka=127.0.0.1:PORT …` once it listens.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if let range = text.range(of: " kafka=") {
+                let rest = text[range.upperBound...]
+                let address = rest.prefix { !$0.isWhitespace }
+                if let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) {
+                    return HubProcess(
+                        process: process, host: String(address[..<colon]), port: port, dataDirectory: dataDirectory,
+                        logPath: logPath)
+                }
+            }
+            if !process.isRunning {
+                throw HubProcessError("hooklog serve exited (status \(process.terminationStatus)):\n\(text)")
+            }
+            usleep(20_000)
+        }
+        process.terminate()
+        throw HubProcessError("hooklog serve did not report its address within 60 s; see \(logPath)")
+    }
+
+    /// CPU seconds (user + system, all threads) the hub has used so far, from /proc/PID/stat.
+    public func cpuSeconds() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Resident memory of the hub, from /proc/PID/statm.
+    public func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// SIGTERM (a clean shutdown), waits for the exit, then removes the data directory and the
+    /// log unless `keepData`. A hub that exited with an error has its log printed.
+    public func stop(keepData: Bool = false) async {
+        if process.isRunning { process.terminate() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+        if process.terminationStatus != 0 {
+            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            FileHandle.standardError.write(
+                Data("hooklog serve exited with status \(process.terminationStatus):\n\(text.suffix(4000))\n".utf8))
+        }
+        if !keepData {
+            try? FileManager.default.removeItem(atPath: dataDirectory)
+            try? FileManager.default.removeItem(atPath: logPath)
+        }
+    }
+
+    /// `Benchmarks/` (this package's directory), from this file's path.
+    static func packageDirectory(file: String = #filePath) -> String {
+        // …/Benchmarks/Sources/HubBenchmarkFixtures/HubProcess.swift → …/Benchmarks
+        var parts = file.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)
+        return parts.joined(separator: "/")
+    }
+}
+
+public struct HubProcessError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
