@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LogStore
 import Synchronization
 
 /// What an API key may do.
@@ -100,12 +101,9 @@ public final class ApiKeyStore: Sendable {
 
     private func save(_ entries: [String: Entry]) throws {
         let data = try JSONEncoder.keys.encode(entries.values.sorted { $0.id < $1.id })
-        let temporary = path + ".tmp"
-        try data.write(to: URL(fileURLWithPath: temporary))
-        chmod(temporary, 0o600)
-        guard rename(temporary, path) == 0 else {
-            throw ApiKeyError("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
+        // The same crash-safe write as the log's own metadata: temp file, fsync, rename, dir fsync.
+        try PosixFileSystem().writeAtomically(Array(data), to: path)
+        chmod(path, 0o600)
     }
 
     static func hash(salt: String, secret: String) -> String {

@@ -83,19 +83,13 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         while let reply = ready.removeValue(forKey: nextToWrite) {
             nextToWrite += 1
             switch reply {
-            case .response(var body):
-                var frame = context.channel.allocator.buffer(capacity: 4)
-                frame.writeInteger(Int32(body.readableBytes))
-                context.write(wrapOutboundOut(frame), promise: nil)
-                context.write(wrapOutboundOut(body.readSlice(length: body.readableBytes)!), promise: nil)
+            case .response(let body):
+                writeFrame(body, context: context)
                 wrote = true
             case .none:
                 continue
-            case .respondThenClose(var body, let reason):
-                var frame = context.channel.allocator.buffer(capacity: 4)
-                frame.writeInteger(Int32(body.readableBytes))
-                context.write(wrapOutboundOut(frame), promise: nil)
-                context.write(wrapOutboundOut(body.readSlice(length: body.readableBytes)!), promise: nil)
+            case .respondThenClose(let body, let reason):
+                writeFrame(body, context: context)
                 logger.info("closing Kafka connection", metadata: ["remote": "\(connection.remoteAddress)", "reason": "\(reason)"])
                 closing = true
                 ready.removeAll()
@@ -121,6 +115,14 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             readPending = false
             context.read()
         }
+    }
+
+    /// Writes one response frame: the size prefix, then the body (not flushed).
+    private func writeFrame(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        var frame = context.channel.allocator.buffer(capacity: 4)
+        frame.writeInteger(Int32(body.readableBytes))
+        context.write(wrapOutboundOut(frame), promise: nil)
+        context.write(wrapOutboundOut(body), promise: nil)
     }
 
     func read(context: ChannelHandlerContext) {

@@ -80,7 +80,7 @@ extension FileHandle {
 extension FileSystem {
     /// Writes `contents` to `path` crash-safely: a temporary file, fdatasync, rename over `path`,
     /// then a directory fsync.
-    func writeAtomically(_ contents: [UInt8], to path: String) throws {
+    public func writeAtomically(_ contents: [UInt8], to path: String) throws {
         // A short name: `path` itself may already be near the 255-byte name limit.
         let temporary = Path.join(Path.parent(of: path), Path.temporaryPrefix + String(UInt32.random(in: 0...UInt32.max), radix: 16))
         let handle = try openFile(temporary, create: true)
