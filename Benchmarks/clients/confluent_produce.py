@@ -124,7 +124,7 @@ class Hub:
         self.log_path = data_dir + ".log"
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [binary, "serve", "--data-dir", data_dir, "--kafka-listen", "127.0.0.1:0", "--flush", "always",
+            [binary, "serve", "--data-dir", data_dir, "--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--flush", "always",
              "--min-free-bytes", str(2 << 30), "--log-level", "info"],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 60

@@ -1,3 +1,4 @@
+import Dispatcher
 import LogStore
 import Logging
 import NIOCore
@@ -25,6 +26,18 @@ public final class Hub: Sendable {
         public var idleTimeout: Duration = .seconds(600)
         /// How often retention runs.
         public var retentionCheckInterval: Duration = .seconds(300)
+        /// Where the HTTP API binds (port 0 picks a free one; nil port = no HTTP listener).
+        public var httpHost = "127.0.0.1"
+        public var httpPort: Int? = 8080
+        /// How long an HTTP connection may sit idle (also bounds slow clients).
+        public var httpIdleTimeout: Duration = .seconds(60)
+        /// HTTP requests per second per API key (0 = unlimited) and the bucket size.
+        public var httpRateLimit: Double = 0
+        public var httpRateBurst: Double = 0
+        /// CIDRs that callback URLs may point at although the SSRF guard refuses them otherwise.
+        public var callbackAllow: [String] = []
+        /// Where the hub's metrics go (`GET /metrics` renders it).
+        public var metrics = HubMetrics()
         public var logger = Logger(label: "hooklog")
 
         public init(storage: LogManager.Configuration) {
@@ -33,7 +46,9 @@ public final class Hub: Sendable {
     }
 
     public let logs: LogManager
+    public let subscriptions: SubscriptionRegistry
     private let kafka: KafkaListener
+    private let http: HTTPListener?
     private let groups: GroupCoordinator
     private let retention: Task<Void, Never>
     private let logger: Logger
@@ -44,12 +59,21 @@ public final class Hub: Sendable {
         return (address?.ipAddress ?? "?", address?.port ?? 0)
     }
 
+    /// The HTTP listener's bound address, when it runs.
+    public var httpAddress: (host: String, port: Int)? {
+        guard let http else { return nil }
+        return (http.localAddress?.ipAddress ?? "?", http.localAddress?.port ?? 0)
+    }
+
     private init(
-        logs: LogManager, kafka: KafkaListener, groups: GroupCoordinator, retention: Task<Void, Never>, logger: Logger
+        logs: LogManager, subscriptions: SubscriptionRegistry, kafka: KafkaListener, http: HTTPListener?,
+        groups: GroupCoordinator, retention: Task<Void, Never>, logger: Logger
     ) {
         self.groups = groups
         self.logs = logs
+        self.subscriptions = subscriptions
         self.kafka = kafka
+        self.http = http
         self.retention = retention
         self.logger = logger
     }
@@ -59,12 +83,16 @@ public final class Hub: Sendable {
         let logger = configuration.logger
         let keys = try configuration.apiKeysPath.map { try ApiKeyStore(path: $0) }
         let authenticated = !(keys?.isEmpty ?? true)
-        if !authenticated && !isLoopback(configuration.kafkaHost) {
+        for host in [configuration.kafkaHost] + (configuration.httpPort == nil ? [] : [configuration.httpHost])
+        where !authenticated && !isLoopback(host) {
             throw ApiKeyError(
-                "refusing to listen on \(configuration.kafkaHost) without authentication: create an API key first "
+                "refusing to listen on \(host) without authentication: create an API key first "
                     + "(hooklog apikeys create ID --roles admin --data-dir D) or listen on 127.0.0.1")
         }
-        let logs = try LogManager(configuration.storage)
+        var storage = configuration.storage
+        configuration.metrics.instrument(&storage.options)
+        let logs = try LogManager(storage)
+        var kafkaListener: KafkaListener?
         do {
             var settings = KafkaAPI.Settings()
             settings.autoCreateTopics = configuration.autoCreateTopics
@@ -79,6 +107,7 @@ public final class Hub: Sendable {
             let kafka = try await KafkaListener.start(
                 settings: listenerSettings, processor: api, group: MultiThreadedEventLoopGroup.singleton,
                 logger: logger)
+            kafkaListener = kafka
             settings.advertisedHost = configuration.advertisedKafkaHost ?? configuration.kafkaHost
             settings.advertisedPort = Int32(configuration.advertisedKafkaPort ?? kafka.localAddress?.port ?? 9092)
             let offsets = try CommittedOffsets(logs: logs, logger: logger)
@@ -87,6 +116,24 @@ public final class Hub: Sendable {
             for group in offsets.groups { groups.loadEmptyGroup(group) }
             box.set(
                 KafkaAPI(logs: logs, offsets: offsets, groups: groups, keys: keys, settings: settings, logger: logger))
+            let subscriptions = try SubscriptionRegistry(logs: logs)
+            var http: HTTPListener?
+            if let httpPort = configuration.httpPort {
+                let api = HTTPAPI(
+                    logs: logs, subscriptions: subscriptions, cursors: try SubscriptionCursors(logs: logs),
+                    offsets: offsets, groups: groups, keys: keys, metrics: configuration.metrics,
+                    idempotency: try IdempotencyKeys(logs: logs),
+                    checkCallback: { _ in },
+                    settings: HTTPAPI.Settings(
+                        rateLimit: configuration.httpRateLimit, rateBurst: configuration.httpRateBurst,
+                        autoCreateTopics: configuration.autoCreateTopics),
+                    logger: logger)
+                http = try await HTTPListener.start(
+                    host: configuration.httpHost, port: httpPort, router: api.router(),
+                    idleTimeout: configuration.httpIdleTimeout, logger: logger)
+                logger.info(
+                    "HTTP listener ready", metadata: ["address": "\(http?.localAddress.map { "\($0)" } ?? "?")"])
+            }
             let interval = configuration.retentionCheckInterval
             let retention = Task {
                 while !Task.isCancelled {
@@ -99,8 +146,11 @@ public final class Hub: Sendable {
                 "Kafka listener ready",
                 metadata: ["address": "\(kafka.localAddress.map { "\($0)" } ?? "?")",
                     "advertised": "\(settings.advertisedHost):\(settings.advertisedPort)"])
-            return Hub(logs: logs, kafka: kafka, groups: groups, retention: retention, logger: logger)
+            return Hub(
+                logs: logs, subscriptions: subscriptions, kafka: kafka, http: http, groups: groups,
+                retention: retention, logger: logger)
         } catch {
+            await kafkaListener?.close()
             await logs.close()
             throw error
         }
@@ -110,6 +160,7 @@ public final class Hub: Sendable {
     public func shutdown() async {
         // Parked JoinGroup / SyncGroup requests are answered first, so that connections drain.
         groups.close()
+        await http?.close()
         await kafka.close()
         retention.cancel()
         await logs.close()

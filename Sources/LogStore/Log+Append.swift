@@ -159,6 +159,7 @@ extension Log {
         scratch.placements.removeAll(keepingCapacity: true)
         var segment = touched[0]
         var segmentEnd = state.withLock { _ in segment.size }
+        var writtenBytes = 0
 
         for item in items {
             // Idempotent producers' sequence checks, in offset order, before anything is placed.
@@ -212,6 +213,7 @@ extension Log {
                 scratch.placements.append(
                     WriterScratch.Placement(size: batch.size, lastOffset: lastOffset, maxTimestamp: batch.maxTimestamp))
                 segmentEnd += batch.size
+                writtenBytes += batch.size
                 nextOffset = lastOffset + 1
             }
             results.append(.success(AppendResult(baseOffset: base, lastOffset: nextOffset - 1, logStartOffset: logStart)))
@@ -220,17 +222,26 @@ extension Log {
 
         switch config.flushPolicy {
         case .always:
+            let started = ContinuousClock.now
             do {
                 try segment.log.sync()
             } catch {
                 throw goOffline(error)
             }
+            options.onFsync?(ContinuousClock.now - started)
             publish(touched: touched, durable: true)
         case .interval(let milliseconds):
             publish(touched: touched, durable: false)
             scheduleFlush(after: milliseconds)
         case .never:
             publish(touched: touched, durable: false)
+        }
+        if let onAppend = options.onAppend {
+            let appends = results.reduce(0) { count, result in
+                if case .success = result { return count + 1 }
+                return count
+            }
+            onAppend(appends, writtenBytes)
         }
         return results
     }

@@ -129,6 +129,11 @@ public struct LogOptions: Sendable {
     /// Milliseconds since the epoch (injectable for tests).
     public var clock: @Sendable () -> Int64 = { wallClockMilliseconds() }
     public var logger = Logger(label: "hooklog.logstore")
+    /// Called by a log's writer after each write group: how many appends succeeded and how many
+    /// bytes were written (for metrics; keep it cheap, it runs on the writer).
+    public var onAppend: (@Sendable (_ appends: Int, _ bytes: Int) -> Void)?
+    /// Called after each group-commit fdatasync with how long it took.
+    public var onFsync: (@Sendable (Duration) -> Void)?
 
     public init() {}
 }

@@ -26,6 +26,8 @@ struct ApiKeysCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a key and print its secret.")
         @Argument(help: "The key id (the SASL/PLAIN username).") var id: String
         @Option(help: "Comma-separated roles: produce, consume, subscribe, admin.") var roles: String
+        @Option(help: "HTTP requests per second for this key (default: the server's --http-rate-limit).")
+        var rateLimit: Double?
         @OptionGroup var location: Location
 
         func run() throws {
@@ -39,8 +41,10 @@ struct ApiKeysCommand: ParsableCommand {
             try FileManager.default.createDirectory(
                 atPath: (location.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let store = try ApiKeyStore(path: location.path)
-            let secret = try store.create(id: id, roles: parsed)
+            if let rateLimit, !(rateLimit > 0) { throw ValidationError("--rate-limit must be above 0") }
+            let secret = try store.create(id: id, roles: parsed, rateLimit: rateLimit)
             print("id: \(id)\nsecret: \(secret)\nroles: \(parsed.map(\.rawValue).joined(separator: ","))")
+            print("HTTP: Authorization: Bearer \(id):\(secret)")
             print("(the secret is not stored; keep it now)")
         }
     }

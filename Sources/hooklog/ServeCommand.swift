@@ -13,7 +13,7 @@ import Glibc
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the hub: the log on a data directory, served over the Kafka protocol.",
+        abstract: "Run the hub: the log on a data directory, served over the Kafka protocol and the HTTP API.",
         discussion: "Stops cleanly on SIGINT or SIGTERM (the next start then skips recovery)."
     )
 
@@ -24,6 +24,24 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "HOST:PORT that Metadata tells clients to connect to (default: the listener's).")
     var advertisedKafka: String?
+
+    @Option(help: "HTTP API listener address HOST:PORT (port 0 picks a free port; 'off' disables it).")
+    var httpListen: String = "127.0.0.1:8080"
+
+    @Option(help: "HTTP requests per second per API key (0 = unlimited; a key's own limit wins).")
+    var httpRateLimit: Double = 0
+
+    @Option(help: "HTTP requests an API key may burst after being idle (default: one second's worth).")
+    var httpRateBurst: Double = 0
+
+    @Option(help: "Seconds an HTTP connection may stay idle before it is closed.")
+    var httpIdleTimeout: Int = 60
+
+    @Option(
+        help: ArgumentHelp(
+            "Allow callback URLs in this CIDR although the SSRF guard refuses it otherwise (repeatable).",
+            valueName: "CIDR"))
+    var callbackAllow: [String] = []
 
     @Option(help: "Create unknown topics when a client asks for their metadata (true or false).")
     var autoCreateTopics: Bool = true
@@ -42,6 +60,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try HostPort(kafkaListen, option: "--kafka-listen")
+        if httpListen != "off" { _ = try HostPort(httpListen, option: "--http-listen") }
+        guard httpRateLimit >= 0, httpRateBurst >= 0 else {
+            throw ValidationError("--http-rate-limit and --http-rate-burst cannot be negative")
+        }
+        guard httpIdleTimeout > 0 else { throw ValidationError("--http-idle-timeout must be above 0") }
         if let advertisedKafka { _ = try HostPort(advertisedKafka, option: "--advertised-kafka") }
     }
 
@@ -58,6 +81,17 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.advertisedKafkaPort = advertised.port
         }
         configuration.autoCreateTopics = autoCreateTopics
+        if httpListen == "off" {
+            configuration.httpPort = nil
+        } else {
+            let http = try HostPort(httpListen, option: "--http-listen")
+            configuration.httpHost = http.host
+            configuration.httpPort = http.port
+        }
+        configuration.httpRateLimit = httpRateLimit
+        configuration.httpRateBurst = httpRateBurst
+        configuration.httpIdleTimeout = .seconds(httpIdleTimeout)
+        configuration.callbackAllow = callbackAllow
         configuration.apiKeysPath = apiKeys ?? ApiKeysCommand.defaultPath(dataDir: storage.dataDir)
         configuration.maxRequestBytes = maxRequestBytes
         configuration.retentionCheckInterval = .seconds(retentionCheckInterval)
@@ -68,6 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
             "hooklog serving",
             metadata: [
                 "dataDir": "\(storage.dataDir)", "kafka": "\(address.host):\(address.port)",
+                "http": "\(hub.httpAddress.map { "\($0.host):\($0.port)" } ?? "off")",
                 "topics": "\(hub.logs.topicList.count)",
                 "cleanShutdownBefore": "\(hub.logs.openedAfterCleanShutdown)",
             ])

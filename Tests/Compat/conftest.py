@@ -67,6 +67,7 @@ def data_dir(tmp_path: Path) -> Path:
 SERVE_START_TIMEOUT_S = 30
 SERVE_STOP_TIMEOUT_S = 20
 _SERVING = re.compile(r"\bkafka=(\S+)")
+_SERVING_HTTP = re.compile(r"\bhttp=(\S+)")
 
 
 class HooklogServer:
@@ -77,20 +78,22 @@ class HooklogServer:
     connection` lines carry the reason the server dropped a client).
     """
 
-    def __init__(self, hooklog_bin: Path, data_dir: Path, log_path: Path, args=(), listen="127.0.0.1:0"):
+    def __init__(self, hooklog_bin: Path, data_dir: Path, log_path: Path, args=(), listen="127.0.0.1:0",
+                 http_listen="127.0.0.1:0"):
         self.data_dir = data_dir
         self.log_path = log_path
         self.command = [
             str(hooklog_bin), "serve",
             "--data-dir", str(data_dir),
             "--kafka-listen", listen,
+            "--http-listen", http_listen,
             *args,
         ]
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
             self.command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
         )
-        self.host, self.port = self._wait_ready()
+        self.host, self.port, self.http_url = self._wait_ready()
         self.bootstrap = f"{self.host}:{self.port}"
         self.returncode = None
 
@@ -102,7 +105,14 @@ class HooklogServer:
                     match = _SERVING.search(line)
                     assert match, f"no kafka=HOST:PORT in the ready line: {line!r}"
                     host, _, port = match.group(1).rpartition(":")
-                    return host.strip("[]"), int(port)
+                    http = _SERVING_HTTP.search(line)
+                    http_url = None
+                    if http and http.group(1) != "off":
+                        http_host, _, http_port = http.group(1).rpartition(":")
+                        if http_host in ("0.0.0.0", "::"):
+                            http_host = "127.0.0.1"
+                        http_url = f"http://{http_host}:{http_port}"
+                    return host.strip("[]"), int(port), http_url
             if self.process.poll() is not None:
                 raise AssertionError(
                     f"`{' '.join(self.command)}` exited {self.process.returncode} before it was "

@@ -26,6 +26,7 @@ struct TestHub {
         storage.defaultPartitions = partitions
         var configuration = Hub.Configuration(storage: storage)
         configuration.kafkaPort = 0
+        configuration.httpPort = 0
         configure(&configuration)
         let hub = try await Hub.start(configuration)
         let running = TestHub(hub: hub, directory: directory)

@@ -16,6 +16,7 @@ import Testing
         storage.options.minFreeBytes = 0
         var configuration = Hub.Configuration(storage: storage)
         configuration.kafkaPort = 0
+        configuration.httpPort = 0
         configuration.maxRequestBytes = 1 << 20
         let hub = try await Hub.start(configuration)
         do {

@@ -21,7 +21,7 @@ import Testing
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: KillDuringAppendTests.binary)
-        process.arguments = ["serve", "--data-dir", dir, "--min-free-bytes", "0", "--kafka-listen", "127.0.0.1:0"]
+        process.arguments = ["serve", "--data-dir", dir, "--min-free-bytes", "0", "--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]
         process.standardOutput = FileHandle.nullDevice
         let errors = Pipe()
         process.standardError = errors

@@ -59,7 +59,7 @@ public final class HubProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
-            "serve", "--data-dir", dataDirectory, "--kafka-listen", "127.0.0.1:0", "--flush", flush,
+            "serve", "--data-dir", dataDirectory, "--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--flush", flush,
             "--min-free-bytes", String(settings.minFreeBytes), "--log-level", "info",
         ]
         process.standardOutput = log

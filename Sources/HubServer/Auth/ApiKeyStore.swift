@@ -36,6 +36,8 @@ public final class ApiKeyStore: Sendable {
         public var salt: String
         public var secretHash: String
         public var created: Date
+        /// HTTP requests per second this key may make (nil: the server's default).
+        public var rateLimit: Double?
     }
 
     public let path: String
@@ -70,8 +72,22 @@ public final class ApiKeyStore: Sendable {
         return difference == 0 ? Principal(keyId: id, roles: Set(entry.roles)) : nil
     }
 
+    /// The principal whose secret is `secret` (for `Authorization: Bearer <secret>` without the
+    /// key id), or nil. Checks every key, so it costs one hash per key.
+    public func authenticate(secret: String) -> Principal? {
+        for entry in all {
+            if let principal = authenticate(id: entry.id, secret: secret) { return principal }
+        }
+        return nil
+    }
+
+    /// The key's own rate limit, if it has one.
+    public func rateLimit(of id: String) -> Double? {
+        entries.withLock { $0[id]?.rateLimit }
+    }
+
     /// Creates a key and saves the store; returns the secret (shown only now).
-    public func create(id: String, roles: [Role]) throws -> String {
+    public func create(id: String, roles: [Role], rateLimit: Double? = nil) throws -> String {
         guard !id.isEmpty, !id.contains(":"), id.utf8.count <= 128 else {
             throw ApiKeyError("key ids are 1 to 128 characters, without ':'")
         }
@@ -80,7 +96,9 @@ public final class ApiKeyStore: Sendable {
         let saltBytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
         let secret = "hlk_" + Data(secretBytes).base64URLEncoded
         let salt = Data(saltBytes).base64URLEncoded
-        let entry = Entry(id: id, roles: roles, salt: salt, secretHash: Self.hash(salt: salt, secret: secret), created: Date())
+        let entry = Entry(
+            id: id, roles: roles, salt: salt, secretHash: Self.hash(salt: salt, secret: secret), created: Date(),
+            rateLimit: rateLimit)
         try entries.withLock { entries in
             guard entries[id] == nil else { throw ApiKeyError("key '\(id)' already exists") }
             entries[id] = entry

@@ -62,21 +62,14 @@ final class CommittedOffsets: Sendable {
         self.log = try logs.log(topic: Self.topic, partition: 0)
         var loaded: [Key: Entry] = [:]
         let decoder = JSONDecoder()
-        var offset = log.logStartOffset
-        while offset < log.highWatermark {
-            let read = try log.read(from: offset, maxBytes: 4 << 20)
-            let records = try read.records.withUnsafeReadableBytes { try RecordBatch.decodeAll($0) }
-            guard let last = records.last else { break }
-            for record in records where record.offset >= offset {
-                guard let keyBytes = record.key, let key = Key(recordKey: String(decoding: keyBytes, as: UTF8.self))
-                else { continue }
-                if let value = record.value, let entry = try? decoder.decode(Entry.self, from: Data(value)) {
-                    loaded[key] = entry
-                } else {
-                    loaded[key] = nil
-                }
+        try log.forEachRecord { record in
+            guard let keyBytes = record.key, let key = Key(recordKey: String(decoding: keyBytes, as: UTF8.self))
+            else { return }
+            if let value = record.value, let entry = try? decoder.decode(Entry.self, from: Data(value)) {
+                loaded[key] = entry
+            } else {
+                loaded[key] = nil
             }
-            offset = last.offset + 1
         }
         for (key, entry) in loaded {
             if let partitionLog = try? logs.log(topic: key.topic, partition: Int(key.partition)),

@@ -1,0 +1,140 @@
+import Foundation
+import LogStore
+import Synchronization
+
+/// Where one subscription stands in one partition: the lowest offset not yet finished, plus
+/// what the Dispatcher needs to resume exactly (offsets above it that already finished, and the
+/// retry state of deliveries still pending).
+public struct SubscriptionCursor: Sendable, Codable, Hashable {
+    /// A delivery waiting for its next attempt.
+    public struct PendingRetry: Sendable, Codable, Hashable {
+        public var offset: Int64
+        /// Attempts made so far.
+        public var attempts: Int
+        /// Milliseconds since the epoch.
+        public var nextAttemptAt: Int64
+
+        public init(offset: Int64, attempts: Int, nextAttemptAt: Int64) {
+            self.offset = offset
+            self.attempts = attempts
+            self.nextAttemptAt = nextAttemptAt
+        }
+    }
+
+    public var offset: Int64
+    public var finishedAbove: [Int64]
+    public var retries: [PendingRetry]
+    /// Milliseconds since the epoch.
+    public var updatedAt: Int64
+
+    public init(offset: Int64, finishedAbove: [Int64] = [], retries: [PendingRetry] = [], updatedAt: Int64) {
+        self.offset = offset
+        self.finishedAbove = finishedAbove
+        self.retries = retries
+        self.updatedAt = updatedAt
+    }
+}
+
+/// Subscription cursors, stored in the compacted internal topic `__cursors` (key
+/// `sub/<subscription id>/<topic>/<partition>`, value JSON; consumer groups share the topic
+/// under `group/` keys) and kept in memory. A cursor is never ahead of its partition's high
+/// watermark: on load it is clamped to it.
+public final class SubscriptionCursors: Sendable {
+    public static let topic = "__cursors"
+
+    struct Key: Hashable, Sendable {
+        var subscription: String
+        var topic: String
+        var partition: Int
+
+        var recordKey: String { "sub/\(subscription)/\(topic)/\(partition)" }
+
+        /// Parses `sub/<id>/<topic>/<partition>` (ids and topic names contain no "/").
+        init?(recordKey: String) {
+            let parts = recordKey.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 4, parts[0] == "sub", let partition = Int(parts[3]) else { return nil }
+            subscription = String(parts[1])
+            topic = String(parts[2])
+            self.partition = partition
+        }
+
+        init(subscription: String, topic: String, partition: Int) {
+            self.subscription = subscription
+            self.topic = topic
+            self.partition = partition
+        }
+    }
+
+    private let logs: LogManager
+    private let log: Log
+    private let entries: Mutex<[Key: SubscriptionCursor]>
+
+    /// Opens (creating if needed) `__cursors` and loads every subscription cursor.
+    public init(logs: LogManager) throws {
+        self.logs = logs
+        if logs.metadata(of: Self.topic) == nil {
+            try logs.createTopic(Self.topic, partitions: 1, config: ["cleanup.policy": "compact"])
+        }
+        log = try logs.log(topic: Self.topic, partition: 0)
+        var loaded: [Key: SubscriptionCursor] = [:]
+        let decoder = JSONDecoder()
+        try log.forEachRecord { record in
+            guard let keyBytes = record.key, let key = Key(recordKey: String(decoding: keyBytes, as: UTF8.self))
+            else { return }
+            if let value = record.value, let cursor = try? decoder.decode(SubscriptionCursor.self, from: Data(value)) {
+                loaded[key] = cursor
+            } else {
+                loaded[key] = nil
+            }
+        }
+        for (key, cursor) in loaded {
+            if let partitionLog = try? logs.log(topic: key.topic, partition: key.partition),
+                cursor.offset > partitionLog.highWatermark
+            {
+                loaded[key] = SubscriptionCursor(offset: partitionLog.highWatermark, updatedAt: cursor.updatedAt)
+            }
+        }
+        entries = Mutex(loaded)
+    }
+
+    /// The cursors of one subscription, by partition.
+    public func cursors(subscription: String) -> [Int: SubscriptionCursor] {
+        entries.withLock { entries in
+            var result: [Int: SubscriptionCursor] = [:]
+            for (key, cursor) in entries where key.subscription == subscription { result[key.partition] = cursor }
+            return result
+        }
+    }
+
+    /// Stores cursors durably (one batch), then makes them visible.
+    public func commit(subscription: String, topic: String, _ cursors: [Int: SubscriptionCursor]) async throws {
+        guard !cursors.isEmpty else { return }
+        var builder = RecordBatchBuilder()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let now = wallClockMilliseconds()
+        for (partition, cursor) in cursors.sorted(by: { $0.key < $1.key }) {
+            let key = Key(subscription: subscription, topic: topic, partition: partition)
+            builder.append(key: Array(key.recordKey.utf8), value: Array(try encoder.encode(cursor)), headers: [], timestamp: now)
+        }
+        _ = try await log.append(try builder.build())
+        entries.withLock { entries in
+            for (partition, cursor) in cursors {
+                entries[Key(subscription: subscription, topic: topic, partition: partition)] = cursor
+            }
+        }
+    }
+
+    /// Forgets a subscription's cursors (tombstones in `__cursors`).
+    public func delete(subscription: String) async throws {
+        let keys = entries.withLock { $0.keys.filter { $0.subscription == subscription } }
+        guard !keys.isEmpty else { return }
+        var builder = RecordBatchBuilder()
+        let now = wallClockMilliseconds()
+        for key in keys { builder.append(key: Array(key.recordKey.utf8), value: nil, headers: [], timestamp: now) }
+        _ = try await log.append(try builder.build())
+        entries.withLock { entries in
+            for key in keys { entries.removeValue(forKey: key) }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import Hummingbird
+import LogStore
+import NIOCore
+
+/// `/healthz` and `/metrics`.
+extension HTTPAPI {
+    func addOperationRoutes(to router: Router<HubRequestContext>) {
+        router.get("/healthz") { _, _ in
+            let offline = logs.allLogs.filter { $0.offlineError != nil }.map { "\($0.topic)-\($0.partition)" }
+            struct Health: Encodable {
+                var status: String
+                var offlinePartitions: [String]
+            }
+            return try Self.json(
+                Health(status: offline.isEmpty ? "ok" : "degraded", offlinePartitions: offline),
+                status: offline.isEmpty ? .ok : .serviceUnavailable)
+        }
+        router.get("/metrics") { _, context in
+            try context.require(.admin)
+            let text = metrics.render(logs: logs, subscriptions: subscriptions)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
+    }
+}
