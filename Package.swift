@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "LogStore", targets: ["LogStore"]),
         .library(name: "HubClient", targets: ["HubClient"]),
+        .library(name: "Dispatcher", targets: ["Dispatcher"]),
         .executable(name: "hooklog", targets: ["hooklog"]),
     ],
     dependencies: [
@@ -54,6 +55,16 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "Dispatcher",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "HubServer",
             dependencies: [
                 "LogStore",
@@ -71,6 +82,7 @@ let package = Package(
                 "LogStore",
                 "HubServer",
                 "HubClient",
+                "Dispatcher",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -89,6 +101,11 @@ let package = Package(
         .testTarget(
             name: "HubProtocolTests",
             dependencies: ["HubProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "DispatcherTests",
+            dependencies: ["Dispatcher", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcoming
         ),
         .testTarget(
