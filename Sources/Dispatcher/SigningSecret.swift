@@ -37,8 +37,7 @@ public struct SigningSecret: Sendable, Equatable, Codable, CustomStringConvertib
             throw Self.invalid("nothing follows \"\(Self.prefix)\"")
         }
         guard let bytes = Data(base64Encoded: String(base64)) else {
-            throw Self.invalid(
-                "the part after \"\(Self.prefix)\" is not valid base64 (standard alphabet, with '=' padding)")
+            throw Self.invalid("the part after \"\(Self.prefix)\" is not valid base64")
         }
         try self.init(keyBytes: bytes)
     }
@@ -101,7 +100,7 @@ public struct SigningSecret: Sendable, Equatable, Codable, CustomStringConvertib
         DispatcherError(
             .invalidSigningSecret,
             "invalid signing secret: \(problem). A secret is \"\(prefix)\" followed by the base64 of "
-                + "\(minimumByteCount) to \(maximumByteCount) random bytes; leave it out to have one generated"
+                + "\(minimumByteCount) to \(maximumByteCount) random bytes (standard base64 with '=' padding)"
         )
     }
 }
