@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "LogStore", targets: ["LogStore"]),
         .library(name: "HubClient", targets: ["HubClient"]),
+        .library(name: "Dispatcher", targets: ["Dispatcher"]),
         .executable(name: "hooklog", targets: ["hooklog"]),
     ],
     dependencies: [
@@ -62,6 +63,7 @@ let package = Package(
             dependencies: [
                 "LogStore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -90,6 +92,7 @@ let package = Package(
                 "HubServer",
                 "HubClient",
                 "HubProtocol",
+                "Dispatcher",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -110,6 +113,11 @@ let package = Package(
         .testTarget(
             name: "HubProtocolTests",
             dependencies: ["HubProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "DispatcherTests",
+            dependencies: ["Dispatcher", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -9,8 +9,8 @@ extension Subscription {
     ]
 
     /// Checks every field a client can set.
-    /// - Throws: `SubscriptionError.invalid` naming the field and the rule.
-    public func validate() throws(SubscriptionError) {
+    /// - Throws: `DispatcherError.invalidSubscription` naming the field and the rule.
+    public func validate() throws(DispatcherError) {
         try Self.validate(url: url)
         guard eventTypes.count <= 64 else { throw invalid("eventTypes has at most 64 entries") }
         for type in eventTypes where type.isEmpty || type.utf8.count > 256 {
@@ -36,40 +36,32 @@ extension Subscription {
         try Self.validate(secret: secret)
     }
 
-    /// Callback URLs: absolute http(s) with a host, no credentials, at most 2048 bytes. (Where the
-    /// host points is the SSRF guard's business.)
-    public static func validate(url text: String) throws(SubscriptionError) {
-        guard text.utf8.count <= 2048, let components = URLComponents(string: text) else {
-            throw SubscriptionError(.invalid, "url must be an absolute http or https URL of at most 2048 bytes")
-        }
-        guard let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
-            throw SubscriptionError(.invalid, "url must use http or https, not '\(components.scheme ?? "")'")
-        }
-        guard let host = components.host, !host.isEmpty else {
-            throw SubscriptionError(.invalid, "url needs a host: '\(text)'")
-        }
-        guard components.user == nil && components.password == nil else {
-            throw SubscriptionError(.invalid, "url must not carry credentials; use headers instead")
-        }
-        if let port = components.port, !(1...65535).contains(port) {
-            throw SubscriptionError(.invalid, "url has an invalid port \(port)")
+    /// Callback URLs: absolute http(s) with a host and no credentials (``CallbackURL``'s rules;
+    /// where the host points is the SSRF guard's business).
+    public static func validate(url text: String) throws(DispatcherError) {
+        do {
+            _ = try CallbackURL(text)
+        } catch let error as DispatcherError {
+            throw error
+        } catch {
+            throw DispatcherError(.invalidCallbackURL, "url: \(error)")
         }
     }
 
     /// Standard Webhooks secrets: `whsec_` and the base64 of 24 to 64 bytes.
-    public static func validate(secret: String) throws(SubscriptionError) {
-        guard secret.hasPrefix("whsec_"), let key = Data(base64Encoded: String(secret.dropFirst(6))),
-            (24...64).contains(key.count)
-        else {
-            throw SubscriptionError(.invalid, "secret must be 'whsec_' followed by the base64 of 24 to 64 bytes")
+    public static func validate(secret: String) throws(DispatcherError) {
+        do {
+            _ = try SigningSecret(secret)
+        } catch let error as DispatcherError {
+            throw error
+        } catch {
+            throw DispatcherError(.invalidSigningSecret, "secret: \(error)")
         }
     }
 
-    /// A new random secret: `whsec_` and the base64 of 32 random bytes.
+    /// A new random secret (``SigningSecret/generate()``).
     public static func generateSecret() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return "whsec_" + Data(bytes).base64EncodedString()
+        SigningSecret.generate().encoded
     }
 
     /// Replaces the secret; the old one keeps signing for ``secretOverlap``.
@@ -86,7 +78,7 @@ extension Subscription {
         }
     }
 
-    private func invalid(_ message: String) -> SubscriptionError {
-        SubscriptionError(.invalid, message)
+    private func invalid(_ message: String) -> DispatcherError {
+        DispatcherError(.invalidSubscription, message)
     }
 }

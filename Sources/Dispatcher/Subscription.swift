@@ -42,8 +42,8 @@ public struct Subscription: Sendable, Codable, Hashable {
     public var eventTypes: [String]
     public var ordering: Ordering
     public var maxInFlight: Int
-    /// Delays between attempts (`5s`, `5m`, ...); nil = the server's default schedule.
-    public var retrySchedule: [String]?
+    /// Delays between attempts; nil = the server's default schedule.
+    public var retrySchedule: RetrySchedule?
     /// The first offset of each partition to deliver, fixed when the subscription was created
     /// (so `latest` means "from the moment of subscribing", also after a restart).
     public var startOffsets: [Int: Int64]
@@ -62,7 +62,7 @@ public struct Subscription: Sendable, Codable, Hashable {
 
     public init(
         id: String, topic: String, url: String, eventTypes: [String] = [], ordering: Ordering = .none,
-        maxInFlight: Int = Subscription.defaultMaxInFlight, retrySchedule: [String]? = nil,
+        maxInFlight: Int = Subscription.defaultMaxInFlight, retrySchedule: RetrySchedule? = nil,
         startOffsets: [Int: Int64] = [:], secret: String, retiredSecrets: [RetiredSecret] = [],
         headers: [String: String] = [:], description: String? = nil, state: State = .active,
         stateReason: String? = nil, createdAt: Date, updatedAt: Date

@@ -48,11 +48,11 @@ public final class SubscriptionRegistry: Sendable {
     }
 
     /// Stores a new subscription.
-    /// - Throws: `SubscriptionError.conflict` when the id exists; storage errors.
+    /// - Throws: `DispatcherError.subscriptionConflict` when the id exists; storage errors.
     public func create(_ subscription: Subscription) async throws -> Subscription {
         try await writes.withLock {
             guard self.subscription(id: subscription.id) == nil else {
-                throw SubscriptionError(.conflict, "subscription \(subscription.id) already exists")
+                throw DispatcherError(.subscriptionConflict, "subscription \(subscription.id) already exists")
             }
             try await store(subscription)
             notify(.created(subscription))
@@ -62,14 +62,14 @@ public final class SubscriptionRegistry: Sendable {
 
     /// Changes a subscription with `transform` and stores it; changes to one subscription are
     /// applied one at a time.
-    /// - Throws: `SubscriptionError.notFound`, what `transform` throws, storage errors.
+    /// - Throws: `DispatcherError.subscriptionNotFound`, what `transform` throws, storage errors.
     @discardableResult
     public func update(
         id: String, _ transform: @Sendable (inout Subscription) throws -> Void
     ) async throws -> Subscription {
         try await writes.withLock {
             guard var subscription = self.subscription(id: id) else {
-                throw SubscriptionError(.notFound, "no subscription \(id)")
+                throw DispatcherError(.subscriptionNotFound, "no subscription \(id)")
             }
             let before = subscription
             try transform(&subscription)

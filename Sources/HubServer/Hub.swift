@@ -89,6 +89,8 @@ public final class Hub: Sendable {
                 "refusing to listen on \(host) without authentication: create an API key first "
                     + "(hooklog apikeys create ID --roles admin --data-dir D) or listen on 127.0.0.1")
         }
+        let allowed = try configuration.callbackAllow.map { try CIDRBlock($0) }
+        let callbackGuard = CallbackGuard(allowed: allowed)
         var storage = configuration.storage
         configuration.metrics.instrument(&storage.options)
         let logs = try LogManager(storage)
@@ -123,7 +125,7 @@ public final class Hub: Sendable {
                     logs: logs, subscriptions: subscriptions, cursors: try SubscriptionCursors(logs: logs),
                     offsets: offsets, groups: groups, keys: keys, metrics: configuration.metrics,
                     idempotency: try IdempotencyKeys(logs: logs),
-                    checkCallback: { _ in },
+                    checkCallback: { url in _ = try await callbackGuard.check(url: url) },
                     settings: HTTPAPI.Settings(
                         rateLimit: configuration.httpRateLimit, rateBurst: configuration.httpRateBurst,
                         autoCreateTopics: configuration.autoCreateTopics),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import Dispatcher
 import HubServer
 import LogStore
 import Logging
@@ -65,6 +66,13 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--http-rate-limit and --http-rate-burst cannot be negative")
         }
         guard httpIdleTimeout > 0 else { throw ValidationError("--http-idle-timeout must be above 0") }
+        for cidr in callbackAllow {
+            do {
+                _ = try CIDRBlock(cidr)
+            } catch {
+                throw ValidationError("--callback-allow: \(error)")
+            }
+        }
         if let advertisedKafka { _ = try HostPort(advertisedKafka, option: "--advertised-kafka") }
     }
 

@@ -57,11 +57,11 @@ struct APIError: HTTPResponseError, CustomStringConvertible {
             self = error
         case let error as LogStoreError:
             self.init(logStore: error)
-        case let error as SubscriptionError:
+        case let error as DispatcherError:
             switch error.code {
-            case .notFound: self.init(.notFound, error.code.name, error.message)
-            case .conflict: self.init(.conflict, error.code.name, error.message)
-            case .forbiddenCallback: self.init(.badRequest, error.code.name, error.message)
+            case .subscriptionNotFound: self.init(.notFound, error.code.name, error.message)
+            case .subscriptionConflict: self.init(.conflict, error.code.name, error.message)
+            case .callbackAddressRefused: self.init(.badRequest, "callback_forbidden", error.message)
             default: self.init(.badRequest, error.code.name, error.message)
             }
         case let error as HTTPError:

@@ -89,10 +89,9 @@ extension HTTPAPI {
         var subscription = Subscription(
             id: Subscription.makeID(), topic: topic, url: body.url, eventTypes: body.eventTypes ?? [],
             ordering: body.ordering ?? .none, maxInFlight: body.maxInFlight ?? Subscription.defaultMaxInFlight,
-            retrySchedule: body.retrySchedule?.delays, secret: body.secret ?? Subscription.generateSecret(),
+            retrySchedule: body.retrySchedule, secret: body.secret ?? Subscription.generateSecret(),
             headers: body.headers ?? [:], description: body.description, createdAt: now, updatedAt: now)
         try subscription.validate()
-        try validate(retrySchedule: subscription.retrySchedule)
         try await checkCallback(subscription.url)
         subscription.startOffsets = try startOffsets(body.startFrom ?? .latest, topic: topic, partitions: metadata.partitions)
         let created = try await subscriptions.create(subscription)
@@ -115,7 +114,6 @@ extension HTTPAPI {
         if patch.rotateSecret == true && patch.secret != nil {
             throw APIError.badRequest("give rotateSecret or secret, not both")
         }
-        try validate(retrySchedule: patch.retrySchedule?.delays)
         let newSecret = patch.secret ?? (patch.rotateSecret == true ? Subscription.generateSecret() : nil)
         return try await subscriptions.update(id: id) { subscription in
             if let state = patch.state {
@@ -126,7 +124,7 @@ extension HTTPAPI {
             if let eventTypes = patch.eventTypes { subscription.eventTypes = eventTypes }
             if let ordering = patch.ordering { subscription.ordering = ordering }
             if let maxInFlight = patch.maxInFlight { subscription.maxInFlight = maxInFlight }
-            if let retrySchedule = patch.retrySchedule { subscription.retrySchedule = retrySchedule.delays }
+            if let retrySchedule = patch.retrySchedule { subscription.retrySchedule = retrySchedule }
             if let headers = patch.headers { subscription.headers = headers }
             if let description = patch.description { subscription.description = description }
             if let newSecret { subscription.rotateSecret(to: newSecret, now: Date()) }
@@ -208,27 +206,4 @@ extension HTTPAPI {
             return .init(partition: partition, cursor: cursor, endOffset: end, lag: end - cursor)
         }
     }
-
-    /// Checks a retry schedule's delays (`200ms`, `5s`, `5m`, `2h`, `1d`).
-    private func validate(retrySchedule: [String]?) throws {
-        guard let retrySchedule else { return }
-        guard (1...30).contains(retrySchedule.count) else {
-            throw APIError.badRequest("retrySchedule has 1 to 30 delays")
-        }
-        for delay in retrySchedule where parseDelay(delay) == nil {
-            throw APIError.badRequest("retrySchedule: '\(delay)' is not a duration such as 200ms, 5s, 5m, 2h or 1d")
-        }
-    }
-}
-
-/// Milliseconds of a duration such as `200ms`, `5s`, `5m`, `2h`, `1d` (at most 7 days).
-func parseDelay(_ text: String) -> Int64? {
-    let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        guard let number = Int64(text.dropLast(suffix.count)), number >= 0 else { continue }
-        let (value, overflow) = number.multipliedReportingOverflow(by: scale)
-        guard !overflow, value <= 7 * 86_400_000 else { return nil }
-        return value
-    }
-    return nil
 }

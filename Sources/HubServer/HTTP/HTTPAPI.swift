@@ -69,6 +69,8 @@ struct HTTPAPI: Sendable {
             throw APIError(.badRequest, "invalid_json", APIError.describe(error))
         } catch let error as APIError {
             throw error
+        } catch let error as DispatcherError {
+            throw APIError(from: error)
         } catch {
             throw APIError(.badRequest, "invalid_json", "the body is not valid JSON")
         }

@@ -41,27 +41,13 @@ enum StartPosition: Decodable, Sendable {
     }
 }
 
-/// A retry schedule in JSON: `"5s,5m,1h"` or `["5s", "5m", "1h"]`.
-struct RetryScheduleField: Decodable, Sendable {
-    var delays: [String]
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let text = try? container.decode(String.self) {
-            delays = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        } else {
-            delays = try container.decode([String].self)
-        }
-    }
-}
-
 /// `POST /topics/{topic}/subscribe`.
 struct SubscribeBody: Decodable, Sendable {
     var url: String
     var eventTypes: [String]?
     var ordering: Subscription.Ordering?
     var maxInFlight: Int?
-    var retrySchedule: RetryScheduleField?
+    var retrySchedule: RetrySchedule?
     var startFrom: StartPosition?
     var secret: String?
     var headers: [String: String]?
@@ -76,7 +62,7 @@ struct SubscriptionPatch: Decodable, Sendable {
     var eventTypes: [String]?
     var ordering: Subscription.Ordering?
     var maxInFlight: Int?
-    var retrySchedule: RetryScheduleField?
+    var retrySchedule: RetrySchedule?
     var headers: [String: String]?
     var description: String?
     /// Replace the secret with a new random one (the old one keeps signing for 24 hours).
@@ -116,7 +102,7 @@ struct SubscriptionView: Encodable, Sendable {
     var eventTypes: [String]
     var ordering: Subscription.Ordering
     var maxInFlight: Int
-    var retrySchedule: [String]?
+    var retrySchedule: RetrySchedule?
     var headers: [String: String]
     var description: String?
     var state: Subscription.State
