@@ -9,6 +9,13 @@ struct IncomingEvent: Sendable {
     var value: [UInt8]
     var headers: [RecordHeader]
 
+    /// An upper bound of the bytes this event takes as the only record of a batch (61 bytes of
+    /// batch header, the record, and at most 5 bytes per varint).
+    var batchSize: Int {
+        let headerBytes = headers.reduce(0) { $0 + 10 + $1.key.utf8.count + ($1.value?.count ?? 0) }
+        return 61 + 5 + 1 + 5 + 5 + 5 + (key?.count ?? 0) + 5 + value.count + 5 + headerBytes
+    }
+
     /// The `ce_id` header (every stored event has one).
     var id: String {
         headers.first { $0.key == "ce_id" }.flatMap { $0.value.map { String(decoding: $0, as: UTF8.self) } } ?? ""

@@ -19,7 +19,7 @@ extension HTTPAPI {
     }
 
     func addEventRoutes(to router: Router<HubRequestContext>) {
-        router.post("/topics/:topic/events") { request, context in
+        router.route(.post, "/topics/:topic/events", in: routes) { request, context in
             try context.require(.produce)
             let topic = try Self.parameter("topic", context)
             guard !topic.hasPrefix("__") else {
@@ -92,7 +92,13 @@ extension HTTPAPI {
                 ?? partitioner.partition(topic: topic, partitions: metadata.partitions)
             byPartition[partition, default: []].append(index)
         }
-        let maxBatchBytes = (logs.config(of: topic) ?? LogConfig()).maxMessageBytes - 1024
+        let maxBatchBytes = (logs.config(of: topic) ?? LogConfig()).maxMessageBytes
+        for (index, event) in events.enumerated() where event.batchSize > maxBatchBytes {
+            throw APIError(
+                .contentTooLarge, "event_too_large",
+                "event \(index) needs up to \(event.batchSize) bytes as a record batch (data, key and headers); "
+                    + "topic '\(topic)' allows \(maxBatchBytes) (max.message.bytes)")
+        }
         let timestamp = wallClockMilliseconds()
         let placed = try await withThrowingTaskGroup(of: [(Int, AppendedEvent)].self) { group in
             for (partition, indexes) in byPartition {
@@ -113,7 +119,7 @@ extension HTTPAPI {
                     }
                     for index in indexes {
                         let event = events[index]
-                        if !builder.isEmpty && builder.recordsSize + event.value.count + 512 > maxBatchBytes {
+                        if !builder.isEmpty && 61 + builder.recordsSize + event.batchSize > maxBatchBytes {
                             try await flush()
                         }
                         builder.append(key: event.key, value: event.value, headers: event.headers, timestamp: timestamp)

@@ -36,14 +36,14 @@ extension HTTPAPI {
     }
 
     func addGroupRoutes(to router: Router<HubRequestContext>) {
-        router.get("/groups") { _, context in
+        router.route(.get, "/groups", in: routes) { _, context in
             try context.require(.consume)
             let listed = groups.listGroups(ListGroupsRequest(), version: 4).groups.map {
                 GroupSummary(id: $0.groupId, state: $0.groupState, protocolType: $0.protocolType)
             }
             return try Self.json(["groups": listed.sorted { $0.id < $1.id }])
         }
-        router.get("/groups/:id") { _, context in
+        router.route(.get, "/groups/:id", in: routes) { _, context in
             try context.require(.consume)
             let id = try Self.parameter("id", context)
             var request = DescribeGroupsRequest()

@@ -5,7 +5,7 @@ import NIOCore
 /// `/healthz` and `/metrics`.
 extension HTTPAPI {
     func addOperationRoutes(to router: Router<HubRequestContext>) {
-        router.get("/healthz") { _, _ in
+        router.route(.get, "/healthz", in: routes) { _, _ in
             let offline = logs.allLogs.filter { $0.offlineError != nil }.map { "\($0.topic)-\($0.partition)" }
             struct Health: Encodable {
                 var status: String
@@ -15,7 +15,7 @@ extension HTTPAPI {
                 Health(status: offline.isEmpty ? "ok" : "degraded", offlinePartitions: offline),
                 status: offline.isEmpty ? .ok : .serviceUnavailable)
         }
-        router.get("/metrics") { _, context in
+        router.route(.get, "/metrics", in: routes) { _, context in
             try context.require(.admin)
             let text = metrics.render(logs: logs, subscriptions: subscriptions)
             return Response(

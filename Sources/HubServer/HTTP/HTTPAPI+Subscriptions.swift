@@ -6,13 +6,13 @@ import LogStore
 /// `/topics/{topic}/subscribe`, `/topics/{topic}/unsubscribe` and `/subscriptions`.
 extension HTTPAPI {
     func addSubscriptionRoutes(to router: Router<HubRequestContext>) {
-        router.post("/topics/:topic/subscribe") { request, context in
+        router.route(.post, "/topics/:topic/subscribe", in: routes) { request, context in
             try context.require(.subscribe)
             let topic = try Self.parameter("topic", context)
             let body = try await Self.decode(SubscribeBody.self, from: request)
             return try Self.json(try await subscribe(topic: topic, body, context: context), status: .created)
         }
-        router.post("/topics/:topic/unsubscribe") { request, context in
+        router.route(.post, "/topics/:topic/unsubscribe", in: routes) { request, context in
             try context.require(.subscribe)
             let topic = try Self.parameter("topic", context)
             let body = try await Self.decode(UnsubscribeBody.self, from: request)
@@ -28,18 +28,18 @@ extension HTTPAPI {
             for subscription in matches { try await remove(subscription.id) }
             return try Self.json(["deleted": matches.map(\.id)])
         }
-        router.get("/subscriptions") { request, context in
+        router.route(.get, "/subscriptions", in: routes) { request, context in
             try context.require(.subscribe)
             let topic = request.uri.queryParameters.get("topic")
             let list = subscriptions.all.filter { topic == nil || $0.topic == topic }
             return try Self.json(["subscriptions": list.map { SubscriptionView($0, secret: false) }])
         }
-        router.get("/subscriptions/:id") { _, context in
+        router.route(.get, "/subscriptions/:id", in: routes) { _, context in
             try context.require(.subscribe)
             let subscription = try existing(try Self.parameter("id", context))
             return try Self.json(SubscriptionView(subscription, secret: true, positions: positions(of: subscription)))
         }
-        router.patch("/subscriptions/:id") { request, context in
+        router.route(.patch, "/subscriptions/:id", in: routes) { request, context in
             try context.require(.subscribe)
             let id = try Self.parameter("id", context)
             let patch = try await Self.decode(SubscriptionPatch.self, from: request)
@@ -47,14 +47,14 @@ extension HTTPAPI {
             let showSecret = patch.rotateSecret == true || patch.secret != nil
             return try Self.json(SubscriptionView(updated, secret: showSecret, positions: positions(of: updated)))
         }
-        router.delete("/subscriptions/:id") { _, context in
+        router.route(.delete, "/subscriptions/:id", in: routes) { _, context in
             try context.require(.subscribe)
             let id = try Self.parameter("id", context)
             _ = try existing(id)
             try await remove(id)
             return Self.noContent
         }
-        router.post("/subscriptions/:id/replay") { request, context in
+        router.route(.post, "/subscriptions/:id/replay", in: routes) { request, context in
             try context.require(.subscribe)
             let subscription = try existing(try Self.parameter("id", context))
             let body = try await Self.decode(ReplayBody.self, from: request)

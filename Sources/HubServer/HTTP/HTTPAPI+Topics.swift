@@ -40,7 +40,7 @@ extension HTTPAPI {
     }
 
     func addTopicRoutes(to router: Router<HubRequestContext>) {
-        router.post("/topics") { request, context in
+        router.route(.post, "/topics", in: routes) { request, context in
             try context.require(.admin)
             let body = try await Self.decode(CreateTopicBody.self, from: request)
             guard !body.name.hasPrefix("__") else {
@@ -49,7 +49,7 @@ extension HTTPAPI {
             let metadata = try logs.createTopic(body.name, partitions: body.partitions, config: body.config ?? [:])
             return try Self.json(try detail(of: metadata), status: .created)
         }
-        router.get("/topics") { _, context in
+        router.route(.get, "/topics", in: routes) { _, context in
             try context.require(.consume)
             let admin = context.principal.may(.admin)
             let topics = logs.topicList.filter { admin || !$0.isInternal }.map {
@@ -57,14 +57,14 @@ extension HTTPAPI {
             }
             return try Self.json(["topics": topics])
         }
-        router.get("/topics/:topic") { _, context in
+        router.route(.get, "/topics/:topic", in: routes) { _, context in
             try context.require(.consume)
             let name = try Self.parameter("topic", context)
             try requireVisible(name, context)
             guard let metadata = logs.metadata(of: name) else { throw APIError.notFound("topic '\(name)' does not exist") }
             return try Self.json(try detail(of: metadata))
         }
-        router.delete("/topics/:topic") { _, context in
+        router.route(.delete, "/topics/:topic", in: routes) { _, context in
             try context.require(.admin)
             let name = try Self.parameter("topic", context)
             guard !name.hasPrefix("__") else {

@@ -36,13 +36,15 @@ struct HTTPAPI: Sendable {
     /// The SSRF guard at subscribe time: throws when a callback URL may not be called.
     let checkCallback: @Sendable (String) async throws -> Void
     let partitioner = RoundRobinPartitioner()
+    /// What is routed, for 405 answers.
+    let routes = RouteTable()
     let settings: Settings
     let logger: Logger
 
     /// Every route, behind the error and auth middleware.
     func router() -> Router<HubRequestContext> {
         let router = Router(context: HubRequestContext.self)
-        router.add(middleware: ErrorMiddleware(metrics: metrics, logger: logger))
+        router.add(middleware: ErrorMiddleware(metrics: metrics, routes: routes, logger: logger))
         router.add(
             middleware: AuthMiddleware(
                 keys: keys, limiter: RateLimiter(rate: settings.rateLimit, burst: settings.rateBurst)))
