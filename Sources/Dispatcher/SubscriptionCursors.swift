@@ -2,16 +2,18 @@ import Foundation
 import LogStore
 import Synchronization
 
-/// Where one subscription stands in one partition: the lowest offset not yet finished, plus
-/// what the Dispatcher needs to resume exactly (offsets above it that already finished, and the
-/// retry state of deliveries still pending).
+/// Where one subscription stands in one partition: the lowest offset not yet finished
+/// (delivered, dead-lettered or filtered out), plus what the Dispatcher needs to resume exactly.
+/// Offsets in `offset..<end` that are not listed in `pending` have finished (the finished set is
+/// stored as its complement, which stays small); each pending one carries its retry state, so a
+/// restart neither redelivers finished events nor restarts retry schedules.
 public struct SubscriptionCursor: Sendable, Codable, Hashable {
-    /// A delivery waiting for its next attempt.
+    /// A delivery not finished yet, with its retry state.
     public struct PendingRetry: Sendable, Codable, Hashable {
         public var offset: Int64
-        /// Attempts made so far.
+        /// Attempts made so far (0: not tried yet).
         public var attempts: Int
-        /// Milliseconds since the epoch.
+        /// Milliseconds since the epoch (0: due now).
         public var nextAttemptAt: Int64
 
         public init(offset: Int64, attempts: Int, nextAttemptAt: Int64) {
@@ -21,16 +23,19 @@ public struct SubscriptionCursor: Sendable, Codable, Hashable {
         }
     }
 
+    /// The lowest unfinished offset.
     public var offset: Int64
-    public var finishedAbove: [Int64]
-    public var retries: [PendingRetry]
+    /// The first offset the Dispatcher had not read; nil = nothing known past `offset`.
+    public var end: Int64?
+    /// The unfinished deliveries in `offset..<end`.
+    public var pending: [PendingRetry]
     /// Milliseconds since the epoch.
     public var updatedAt: Int64
 
-    public init(offset: Int64, finishedAbove: [Int64] = [], retries: [PendingRetry] = [], updatedAt: Int64) {
+    public init(offset: Int64, end: Int64? = nil, pending: [PendingRetry] = [], updatedAt: Int64) {
         self.offset = offset
-        self.finishedAbove = finishedAbove
-        self.retries = retries
+        self.end = end
+        self.pending = pending
         self.updatedAt = updatedAt
     }
 }

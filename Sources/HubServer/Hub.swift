@@ -36,6 +36,10 @@ public final class Hub: Sendable {
         public var httpRateBurst: Double = 0
         /// CIDRs that callback URLs may point at although the SSRF guard refuses them otherwise.
         public var callbackAllow: [String] = []
+        /// Webhook delivery settings; `dispatch` false runs no Dispatcher (subscriptions are kept
+        /// but nothing is delivered).
+        public var dispatcher = Dispatcher.Configuration()
+        public var dispatch = true
         /// Where the hub's metrics go (`GET /metrics` renders it).
         public var metrics = HubMetrics()
         public var logger = Logger(label: "hooklog")
@@ -49,6 +53,7 @@ public final class Hub: Sendable {
     public let subscriptions: SubscriptionRegistry
     private let kafka: KafkaListener
     private let http: HTTPListener?
+    private let dispatcher: Dispatcher?
     private let groups: GroupCoordinator
     private let retention: Task<Void, Never>
     private let logger: Logger
@@ -67,8 +72,9 @@ public final class Hub: Sendable {
 
     private init(
         logs: LogManager, subscriptions: SubscriptionRegistry, kafka: KafkaListener, http: HTTPListener?,
-        groups: GroupCoordinator, retention: Task<Void, Never>, logger: Logger
+        dispatcher: Dispatcher?, groups: GroupCoordinator, retention: Task<Void, Never>, logger: Logger
     ) {
+        self.dispatcher = dispatcher
         self.groups = groups
         self.logs = logs
         self.subscriptions = subscriptions
@@ -95,6 +101,7 @@ public final class Hub: Sendable {
         configuration.metrics.instrument(&storage.options)
         let logs = try LogManager(storage)
         var kafkaListener: KafkaListener?
+        var startedDispatcher: Dispatcher?
         do {
             var settings = KafkaAPI.Settings()
             settings.autoCreateTopics = configuration.autoCreateTopics
@@ -119,10 +126,20 @@ public final class Hub: Sendable {
             box.set(
                 KafkaAPI(logs: logs, offsets: offsets, groups: groups, keys: keys, settings: settings, logger: logger))
             let subscriptions = try SubscriptionRegistry(logs: logs)
+            let cursors = try SubscriptionCursors(logs: logs)
+            var dispatcher: Dispatcher?
+            if configuration.dispatch {
+                var settings = configuration.dispatcher
+                settings.allowed += allowed
+                dispatcher = try Dispatcher(
+                    logs: logs, registry: subscriptions, cursors: cursors, configuration: settings, logger: logger)
+                await dispatcher?.start()
+            }
+            startedDispatcher = dispatcher
             var http: HTTPListener?
             if let httpPort = configuration.httpPort {
                 let api = HTTPAPI(
-                    logs: logs, subscriptions: subscriptions, cursors: try SubscriptionCursors(logs: logs),
+                    logs: logs, subscriptions: subscriptions, cursors: cursors, dispatcher: dispatcher,
                     offsets: offsets, groups: groups, keys: keys, metrics: configuration.metrics,
                     idempotency: try IdempotencyKeys(logs: logs),
                     checkCallback: { url in _ = try await callbackGuard.check(url: url) },
@@ -149,9 +166,10 @@ public final class Hub: Sendable {
                 metadata: ["address": "\(kafka.localAddress.map { "\($0)" } ?? "?")",
                     "advertised": "\(settings.advertisedHost):\(settings.advertisedPort)"])
             return Hub(
-                logs: logs, subscriptions: subscriptions, kafka: kafka, http: http, groups: groups,
+                logs: logs, subscriptions: subscriptions, kafka: kafka, http: http, dispatcher: dispatcher, groups: groups,
                 retention: retention, logger: logger)
         } catch {
+            await startedDispatcher?.shutdown()
             await kafkaListener?.close()
             await logs.close()
             throw error
@@ -163,6 +181,7 @@ public final class Hub: Sendable {
         // Parked JoinGroup / SyncGroup requests are answered first, so that connections drain.
         groups.close()
         await http?.close()
+        await dispatcher?.shutdown()
         await kafka.close()
         retention.cancel()
         await logs.close()

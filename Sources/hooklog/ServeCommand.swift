@@ -44,6 +44,18 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "CIDR"))
     var callbackAllow: [String] = []
 
+    @Option(help: "Default retry schedule of webhook deliveries: comma-separated delays such as 5s,5m,30m,2h.")
+    var retrySchedule: String = RetrySchedule.default.description
+
+    @Option(help: "Concurrent webhook requests per receiver origin (scheme://host:port), across subscriptions.")
+    var originConcurrency: Int = 64
+
+    @Option(help: "How long a subscription may keep failing before it is disabled (e.g. 12h, 5d; at most 7d).")
+    var disableAfter: String = "5d"
+
+    @Flag(help: "Keep subscriptions but deliver nothing (no Dispatcher).")
+    var noDispatch = false
+
     @Option(help: "Create unknown topics when a client asks for their metadata (true or false).")
     var autoCreateTopics: Bool = true
 
@@ -66,6 +78,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--http-rate-limit and --http-rate-burst cannot be negative")
         }
         guard httpIdleTimeout > 0 else { throw ValidationError("--http-idle-timeout must be above 0") }
+        do {
+            _ = try RetrySchedule(parsing: retrySchedule)
+            _ = try RetrySchedule(parsing: disableAfter)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        guard (1...4096).contains(originConcurrency) else {
+            throw ValidationError("--origin-concurrency must be 1 to 4096")
+        }
         for cidr in callbackAllow {
             do {
                 _ = try CIDRBlock(cidr)
@@ -100,6 +121,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.httpRateBurst = httpRateBurst
         configuration.httpIdleTimeout = .seconds(httpIdleTimeout)
         configuration.callbackAllow = callbackAllow
+        configuration.dispatch = !noDispatch
+        configuration.dispatcher.retrySchedule = try RetrySchedule(parsing: retrySchedule)
+        configuration.dispatcher.originLimit = originConcurrency
+        configuration.dispatcher.disableAfter = try RetrySchedule(parsing: disableAfter).delays[0]
         configuration.apiKeysPath = apiKeys ?? ApiKeysCommand.defaultPath(dataDir: storage.dataDir)
         configuration.maxRequestBytes = maxRequestBytes
         configuration.retentionCheckInterval = .seconds(retentionCheckInterval)

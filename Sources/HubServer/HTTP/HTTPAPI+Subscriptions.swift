@@ -37,7 +37,7 @@ extension HTTPAPI {
         router.route(.get, "/subscriptions/:id", in: routes) { _, context in
             try context.require(.subscribe)
             let subscription = try existing(try Self.parameter("id", context))
-            return try Self.json(SubscriptionView(subscription, secret: true, positions: positions(of: subscription)))
+            return try Self.json(await view(of: subscription, secret: true))
         }
         router.route(.patch, "/subscriptions/:id", in: routes) { request, context in
             try context.require(.subscribe)
@@ -45,7 +45,7 @@ extension HTTPAPI {
             let patch = try await Self.decode(SubscriptionPatch.self, from: request)
             let updated = try await update(id, patch)
             let showSecret = patch.rotateSecret == true || patch.secret != nil
-            return try Self.json(SubscriptionView(updated, secret: showSecret, positions: positions(of: updated)))
+            return try Self.json(await view(of: updated, secret: showSecret))
         }
         router.route(.delete, "/subscriptions/:id", in: routes) { _, context in
             try context.require(.subscribe)
@@ -59,11 +59,15 @@ extension HTTPAPI {
             let subscription = try existing(try Self.parameter("id", context))
             let body = try await Self.decode(ReplayBody.self, from: request)
             let offsets = try replayOffsets(subscription, body)
-            let now = wallClockMilliseconds()
-            try await cursors.commit(
-                subscription: subscription.id, topic: subscription.topic,
-                offsets.mapValues { SubscriptionCursor(offset: $0, updatedAt: now) })
-            return try Self.json(SubscriptionView(subscription, secret: false, positions: positions(of: subscription)))
+            if let dispatcher {
+                try await dispatcher.replay(subscription: subscription.id, offsets: offsets)
+            } else {
+                let now = wallClockMilliseconds()
+                try await cursors.commit(
+                    subscription: subscription.id, topic: subscription.topic,
+                    offsets.mapValues { SubscriptionCursor(offset: $0, updatedAt: now) })
+            }
+            return try Self.json(await view(of: subscription, secret: false))
         }
     }
 
@@ -192,6 +196,17 @@ extension HTTPAPI {
             position = .time(date)
         }
         return try startOffsets(position, topic: subscription.topic, partitions: metadata.partitions)
+    }
+
+    /// The detailed view: positions per partition and delivery counts.
+    func view(of subscription: Subscription, secret: Bool) async -> SubscriptionView {
+        var view = SubscriptionView(subscription, secret: secret, positions: positions(of: subscription))
+        let stats = await dispatcher?.stats(subscription: subscription.id) ?? DeliveryStats()
+        view.counts = .init(stats)
+        view.lastError = stats.lastError.map {
+            .init(message: $0, at: Date(timeIntervalSince1970: Double(stats.lastErrorAt ?? 0) / 1000))
+        }
+        return view
     }
 
     /// Cursor, end and lag of each partition of the subscription's topic.

@@ -28,6 +28,8 @@ struct HTTPAPI: Sendable {
     let logs: LogManager
     let subscriptions: SubscriptionRegistry
     let cursors: SubscriptionCursors
+    /// Delivers webhooks; nil when the server runs without one.
+    let dispatcher: Dispatcher?
     let offsets: CommittedOffsets
     let groups: GroupCoordinator
     let keys: ApiKeyStore?

@@ -113,6 +113,31 @@ struct SubscriptionView: Encodable, Sendable {
     var secret: String?
     var partitions: [PartitionPosition]?
     var lag: Int64?
+    /// Delivery counts since the server started (detailed views only).
+    var counts: Counts?
+    /// The last failed attempt's error (detailed views only; null when none).
+    var lastError: LastError??
+
+    struct Counts: Encodable, Sendable {
+        var delivered: Int
+        var failedAttempts: Int
+        var deadLettered: Int
+        var inFlight: Int
+        var retriesPending: Int
+
+        init(_ stats: DeliveryStats) {
+            delivered = stats.delivered
+            failedAttempts = stats.failedAttempts
+            deadLettered = stats.deadLettered
+            inFlight = stats.inFlight
+            retriesPending = stats.retriesPending
+        }
+    }
+
+    struct LastError: Encodable, Sendable {
+        var message: String
+        var at: Date
+    }
 
     init(_ subscription: Subscription, secret: Bool, positions: [PartitionPosition]? = nil) {
         id = subscription.id

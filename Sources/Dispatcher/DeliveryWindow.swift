@@ -1,0 +1,402 @@
+import Foundation
+import LogStore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What a delivery window shares with the others: the log, the HTTP client, the per-origin
+/// limits, the recorder, the registry (for state changes) and the settings.
+struct DispatchContext: Sendable {
+    var logs: LogManager
+    var client: CallbackClient
+    var origins: OriginLimiter
+    var recorder: DeliveryRecorder
+    var registry: SubscriptionRegistry
+    var settings: Dispatcher.Configuration
+    var logger: Logger
+}
+
+/// Delivery counts and the last error of one subscription (since the server started).
+public struct DeliveryStats: Sendable, Codable, Hashable {
+    public var delivered = 0
+    public var failedAttempts = 0
+    public var deadLettered = 0
+    public var inFlight = 0
+    public var retriesPending = 0
+    public var lastError: String?
+    /// Milliseconds since the epoch.
+    public var lastErrorAt: Int64?
+    public var lastDeliveredAt: Int64?
+
+    public init() {}
+}
+
+/// One subscription's delivery window over all its partitions: reads from the cursor, tails the
+/// high watermark, filters by event type, and keeps at most `maxInFlight` requests open (one
+/// while the subscription is failing), in the order the subscription asks for. Finished
+/// deliveries advance the cursor; failures wait for their next retry without holding a slot.
+actor DeliveryWindow {
+    private(set) var subscription: Subscription
+    private let context: DispatchContext
+    private var partitions: [Int: PartitionDeliveries] = [:]
+    private var signer: WebhookSigner
+    private var callback: CallbackURL?
+    private var inFlight = 0
+    private var readers: [Task<Void, Never>] = []
+    private var attempts: [Int: Task<Void, Never>] = [:]
+    private var nextAttemptID = 0
+    private var timer: Task<Void, Never>?
+    private var timerDue: Int64?
+    private var capacityWaiters: [CheckedContinuation<Void, Never>] = []
+    private var stopped = false
+    private var dirty = true
+    private var rotation = 0
+    private var consecutiveFailures = 0
+    private var failingSince: Int64?
+    private(set) var stats = DeliveryStats()
+
+    init(subscription: Subscription, cursors: [Int: SubscriptionCursor], context: DispatchContext) throws {
+        self.subscription = subscription
+        self.context = context
+        signer = try Self.signer(for: subscription)
+        callback = try? CallbackURL(subscription.url)
+        let partitionCount = context.logs.metadata(of: subscription.topic)?.partitions ?? 0
+        for partition in 0..<partitionCount {
+            let cursor =
+                cursors[partition]
+                ?? SubscriptionCursor(offset: subscription.startOffsets[partition] ?? 0, updatedAt: 0)
+            partitions[partition] = PartitionDeliveries(partition: partition, cursor: cursor)
+        }
+        if subscription.state == .failing { failingSince = wallClockMilliseconds() }
+    }
+
+    private static func signer(for subscription: Subscription) throws -> WebhookSigner {
+        let secrets = try subscription.signingSecrets(at: Date()).map { try SigningSecret($0) }
+        return WebhookSigner(secrets: secrets)
+    }
+
+    // MARK: Lifecycle
+
+    /// Starts a reader per partition.
+    func start() {
+        for partition in partitions.keys.sorted() {
+            readers.append(Task { await self.readLoop(partition: partition) })
+        }
+    }
+
+    /// Stops reading and delivering; in-flight attempts are abandoned (they are retried after a
+    /// restart, as the cursor was never moved past them). Returns the cursors to commit.
+    func stop() async -> [Int: SubscriptionCursor] {
+        stopped = true
+        for reader in readers { reader.cancel() }
+        timer?.cancel()
+        for task in attempts.values { task.cancel() }
+        for waiter in capacityWaiters { waiter.resume() }
+        capacityWaiters.removeAll()
+        for reader in readers { await reader.value }
+        while let (id, task) = attempts.first {
+            await task.value
+            attempts.removeValue(forKey: id)
+        }
+        return cursors()
+    }
+
+    /// Applies changed settings (URL, headers, secret, limits, filters, ordering, state).
+    func update(_ subscription: Subscription) {
+        let before = self.subscription
+        self.subscription = subscription
+        if let signer = try? Self.signer(for: subscription) { self.signer = signer }
+        callback = try? CallbackURL(subscription.url)
+        if subscription.state == .failing && before.state != .failing { failingSince = failingSince ?? wallClockMilliseconds() }
+        if subscription.state == .active {
+            failingSince = nil
+            consecutiveFailures = 0
+        }
+        schedule()
+    }
+
+    /// The cursors to commit, or nil when nothing changed since the last call.
+    func cursorsIfChanged() -> [Int: SubscriptionCursor]? {
+        guard dirty else { return nil }
+        dirty = false
+        return cursors()
+    }
+
+    private func cursors() -> [Int: SubscriptionCursor] {
+        let now = wallClockMilliseconds()
+        return partitions.mapValues { $0.snapshot(now: now) }
+    }
+
+    /// Current counts, with in-flight and pending-retry numbers filled in.
+    func currentStats() -> DeliveryStats {
+        var stats = self.stats
+        stats.inFlight = inFlight
+        stats.retriesPending = partitions.values.reduce(0) { total, state in
+            total + state.pending.values.filter { $0.attempts > 0 && !$0.inFlight }.count
+        }
+        return stats
+    }
+
+    // MARK: Reading
+
+    private func readLoop(partition: Int) async {
+        guard let log = try? context.logs.log(topic: subscription.topic, partition: partition) else { return }
+        while !Task.isCancelled && !stopped {
+            await waitForCapacity(partition: partition)
+            if Task.isCancelled || stopped { return }
+            guard let from = partitions[partition]?.nextRead else { return }
+            let highWatermark = log.highWatermark
+            if from >= highWatermark {
+                if from > highWatermark {
+                    // The log lost its tail (an unclean shutdown truncated it): resume at its end.
+                    partitions[partition]?.skip(to: highWatermark)
+                }
+                await log.waitForHighWatermark(beyond: highWatermark, timeout: .seconds(5))
+                continue
+            }
+            do {
+                let read = try log.read(from: from, maxBytes: context.settings.readBytes)
+                let records = try read.records.withUnsafeReadableBytes { try RecordBatch.decodeAll($0) }
+                var advanced = false
+                for record in records where record.offset >= from && record.offset < read.highWatermark {
+                    let type = record.headers.first { $0.key == "ce_type" }?.value.map { String(decoding: $0, as: UTF8.self) }
+                    partitions[partition]?.add(record, accepted: subscription.accepts(eventType: type))
+                    advanced = true
+                }
+                if !advanced {
+                    // Nothing at or after `from` in what was read (a compacted gap): move on.
+                    partitions[partition]?.skip(to: (records.last?.offset ?? from) + 1)
+                }
+                dirty = true
+                schedule()
+            } catch let error as LogStoreError where error.code == .offsetOutOfRange {
+                // Retention deleted what the cursor pointed at: those events are gone.
+                partitions[partition]?.skip(to: log.logStartOffset)
+                dirty = true
+            } catch {
+                context.logger.warning(
+                    "dispatcher cannot read", metadata: ["partition": "\(subscription.topic)-\(partition)", "error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Waits while the partition holds `maxPending` deliveries (or too many bytes).
+    private func waitForCapacity(partition: Int) async {
+        while !stopped, let state = partitions[partition],
+            state.pending.count >= context.settings.maxPending || state.pendingBytes >= context.settings.maxPendingBytes
+        {
+            await withCheckedContinuation { capacityWaiters.append($0) }
+        }
+    }
+
+    // MARK: Delivering
+
+    /// Starts every delivery that may start now, and arms the timer for the next due retry.
+    private func schedule() {
+        guard !stopped, subscription.state == .active || subscription.state == .failing, let callback else { return }
+        let limit = subscription.state == .failing ? 1 : subscription.maxInFlight
+        let now = wallClockMilliseconds()
+        let order = partitions.keys.sorted()
+        guard !order.isEmpty else { return }
+        rotation = (rotation + 1) % order.count
+        for index in 0..<order.count where inFlight < limit {
+            let partition = order[(index + rotation) % order.count]
+            guard let state = partitions[partition] else { continue }
+            for offset in state.startable(ordering: subscription.ordering, now: now, limit: limit - inFlight) {
+                guard let delivery = partitions[partition]?.markInFlight(offset) else { continue }
+                launch(delivery, to: callback)
+            }
+        }
+        armTimer()
+    }
+
+    private func armTimer() {
+        let due = partitions.values.compactMap(\.nextDue).min()
+        guard let due else { return }
+        if let timerDue, timerDue <= due, timer != nil { return }
+        timer?.cancel()
+        timerDue = due
+        timer = Task {
+            let wait = max(0, due - wallClockMilliseconds())
+            try? await Task.sleep(for: .milliseconds(wait))
+            guard !Task.isCancelled else { return }
+            self.timerFired()
+        }
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerDue = nil
+        schedule()
+    }
+
+    private func launch(_ delivery: PendingDelivery, to callback: CallbackURL) {
+        inFlight += 1
+        nextAttemptID += 1
+        let id = nextAttemptID
+        let request = makeRequest(delivery)
+        let origin = callback.origin
+        let context = self.context
+        attempts[id] = Task {
+            let response: AttemptResponse
+            if await context.origins.acquire(origin) {
+                response = await context.client.post(url: callback, headers: request.headers, body: request.body)
+                context.origins.release(origin)
+            } else {
+                response = AttemptResponse(status: nil, retryAfter: nil, error: "abandoned", duration: .zero)
+            }
+            await self.complete(id: id, delivery: delivery, webhookId: request.webhookId, response: response)
+        }
+    }
+
+    /// The request of one attempt: the record value as the body; Standard Webhooks headers
+    /// computed now; CloudEvents `ce-*` headers; the subscription's own headers.
+    private func makeRequest(_ delivery: PendingDelivery) -> (headers: HTTPHeaders, body: [UInt8], webhookId: String) {
+        let record = delivery.record
+        let body = record.value ?? []
+        var headers = HTTPHeaders()
+        var contentType = "application/json"
+        var ceId: String?
+        for header in record.headers {
+            guard let value = header.value else { continue }
+            let text = String(decoding: value, as: UTF8.self)
+            if header.key == "content-type" {
+                contentType = text
+            } else if header.key.hasPrefix("ce_") {
+                if header.key == "ce_id" { ceId = text }
+                headers.add(name: "ce-" + header.key.dropFirst(3), value: Self.headerSafe(text))
+            }
+        }
+        let webhookId = ceId ?? "\(subscription.topic)-\(delivery.partition)-\(delivery.offset)"
+        let timestamp = Int64(Date().timeIntervalSince1970)
+        for (name, value) in subscription.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
+        headers.replaceOrAdd(name: "content-type", value: contentType)
+        headers.replaceOrAdd(name: "user-agent", value: "hooklog")
+        headers.replaceOrAdd(name: WebhookSigner.idHeader, value: webhookId)
+        headers.replaceOrAdd(name: WebhookSigner.timestampHeader, value: String(timestamp))
+        headers.replaceOrAdd(
+            name: WebhookSigner.signatureHeader, value: signer.signature(id: webhookId, timestamp: timestamp, body: body))
+        return (headers, body, webhookId)
+    }
+
+    /// Percent-encodes what a header value cannot carry (the CloudEvents HTTP binding's rule).
+    private static func headerSafe(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 > 0x7E || $0 == UInt8(ascii: "%") }) else { return text }
+        var result = ""
+        for byte in text.utf8 {
+            if byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "\"") {
+                result += String(format: "%%%02X", byte)
+            } else {
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+        }
+        return result
+    }
+
+    private func complete(id: Int, delivery: PendingDelivery, webhookId: String, response: AttemptResponse) async {
+        attempts.removeValue(forKey: id)
+        inFlight -= 1
+        let offset = delivery.offset
+        let partition = delivery.partition
+        let delivered = response.status.map { (200..<300).contains($0) } ?? false
+        guard partitions[partition]?.pending[offset] != nil else { return }
+        guard !stopped || delivered else {
+            // Abandoned by a stop: due again after the restart, its attempt not counted.
+            partitions[partition]?.release(offset)
+            return
+        }
+        let attempt = delivery.attempts + 1
+        let now = wallClockMilliseconds()
+        var record = DeliveryAttempt(
+            subscriptionId: subscription.id, topic: subscription.topic, partition: partition, offset: offset,
+            webhookId: webhookId, attempt: attempt, outcome: "delivered", status: response.status, error: response.error,
+            durationMs: Double(response.duration.nanoseconds) / 1e6, at: now)
+        if delivered {
+            partitions[partition]?.finish(offset)
+            stats.delivered += 1
+            stats.lastDeliveredAt = now
+            consecutiveFailures = 0
+            context.recorder.record(record)
+            if subscription.state == .failing { await changeState(to: .active, reason: nil, event: "recovered") }
+        } else {
+            stats.failedAttempts += 1
+            stats.lastError = response.error ?? "HTTP \(response.status ?? 0)"
+            stats.lastErrorAt = now
+            consecutiveFailures += 1
+            if response.status == 410 {
+                record.outcome = "disabled"
+                context.recorder.record(record)
+                partitions[partition]?.retry(offset, attempts: attempt, nextAttemptAt: now, error: stats.lastError ?? "")
+                await changeState(to: .disabled, reason: "the receiver answered 410 Gone", event: "disabled")
+                wakeReaders()
+                return
+            }
+            let schedule = subscription.retrySchedule ?? context.settings.retrySchedule
+            var retryAfter: Duration?
+            if let status = response.status, status == 429 || status == 503, let header = response.retryAfter {
+                retryAfter = RetryAfter.delay(header, nowUnixSeconds: now / 1000)
+            }
+            if let delay = schedule.delay(beforeAttempt: attempt + 1, retryAfter: retryAfter) {
+                record.outcome = "retrying"
+                context.recorder.record(record)
+                partitions[partition]?.retry(
+                    offset, attempts: attempt, nextAttemptAt: now + max(1, delay.nanoseconds / 1_000_000),
+                    error: stats.lastError ?? "")
+            } else {
+                record.outcome = "deadLettered"
+                context.recorder.record(record)
+                var exhausted = delivery
+                exhausted.attempts = attempt
+                do {
+                    try await context.recorder.deadLetter(exhausted, subscription: subscription, error: stats.lastError ?? "")
+                    partitions[partition]?.finish(offset)
+                    stats.deadLettered += 1
+                } catch {
+                    // Not stored: keep the delivery and try again later rather than lose it.
+                    partitions[partition]?.retry(
+                        offset, attempts: delivery.attempts, nextAttemptAt: now + 60_000, error: "\(error)")
+                }
+            }
+            await noteFailure(now: now)
+        }
+        dirty = true
+        wakeReaders()
+        schedule()
+    }
+
+    /// Turns the subscription `failing` after repeated failures, and `disabled` once it has been
+    /// failing for longer than the configured time.
+    private func noteFailure(now: Int64) async {
+        if subscription.state == .active && consecutiveFailures >= context.settings.failingAfterFailures {
+            failingSince = now
+            await changeState(to: .failing, reason: stats.lastError, event: "failing")
+        } else if subscription.state == .failing, let since = failingSince,
+            now - since >= context.settings.disableAfter.nanoseconds / 1_000_000
+        {
+            await changeState(to: .disabled, reason: "failing since \(since) ms: \(stats.lastError ?? "")", event: "disabled")
+        }
+    }
+
+    private func changeState(to state: Subscription.State, reason: String?, event: String) async {
+        do {
+            let updated = try await context.registry.update(id: subscription.id) { subscription in
+                subscription.state = state
+                subscription.stateReason = reason
+            }
+            subscription = updated
+            await context.recorder.stateChanged(updated, to: event, reason: reason)
+            context.logger.notice(
+                "subscription \(event)", metadata: ["subscription": "\(updated.id)", "reason": "\(reason ?? "")"])
+        } catch {
+            context.logger.warning(
+                "cannot change a subscription's state", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
+        }
+    }
+
+    private func wakeReaders() {
+        let waiters = capacityWaiters
+        capacityWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import LogStore
+import Logging
+import Synchronization
+
+/// Tails the log and POSTs each matching event to every active subscription, at least once:
+/// one ``DeliveryWindow`` per subscription, a shared per-origin limit, retries on the
+/// subscription's schedule, dead letters, and cursors committed to `__cursors` in batches and
+/// on shutdown.
+public final class Dispatcher: Sendable {
+    /// Server-wide delivery settings (`hooklog serve` options).
+    public struct Configuration: Sendable {
+        /// The retry schedule of subscriptions without their own (`--retry-schedule`).
+        public var retrySchedule = RetrySchedule.default
+        /// Concurrent requests per origin, across subscriptions.
+        public var originLimit = 64
+        /// How far a window reads ahead of its cursor, per partition.
+        public var maxPending = 10_000
+        /// ...and how many bytes of event data that may hold.
+        public var maxPendingBytes = 64 << 20
+        /// Bytes per log read.
+        public var readBytes = 1 << 20
+        /// How often changed cursors are committed.
+        public var commitInterval: Duration = .seconds(1)
+        /// Consecutive failed attempts after which a subscription is `failing`.
+        public var failingAfterFailures = 5
+        /// How long a subscription may stay `failing` before it is `disabled`.
+        public var disableAfter: Duration = .seconds(5 * 86_400)
+        /// CIDRs callbacks may reach although the SSRF guard refuses them otherwise.
+        public var allowed: [CIDRBlock] = []
+        /// How host names are looked up at connect time.
+        public var resolver: any HostResolver = SystemHostResolver()
+        /// Connect and total timeouts of one attempt.
+        public var connectTimeout: Duration = .seconds(5)
+        public var requestTimeout: Duration = .seconds(30)
+
+        public init() {}
+    }
+
+    private let context: DispatchContext
+    private let cursors: SubscriptionCursors
+    private let windows = Mutex<[String: DeliveryWindow]>([:])
+    private let changes: AsyncStream<SubscriptionChange>.Continuation
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let changeStream: AsyncStream<SubscriptionChange>
+    private let logger: Logger
+
+    public init(
+        logs: LogManager, registry: SubscriptionRegistry, cursors: SubscriptionCursors, configuration: Configuration,
+        logger: Logger
+    ) throws {
+        let callbackGuard = CallbackGuard(allowed: configuration.allowed, resolver: configuration.resolver)
+        var clientSettings = CallbackClient.Settings()
+        clientSettings.connectTimeout = configuration.connectTimeout
+        clientSettings.totalTimeout = configuration.requestTimeout
+        clientSettings.connectionsPerOrigin = configuration.originLimit
+        let client = CallbackClient(
+            settings: clientSettings, callbackGuard: callbackGuard, resolver: configuration.resolver, logger: logger)
+        context = DispatchContext(
+            logs: logs, client: client, origins: OriginLimiter(limit: configuration.originLimit),
+            recorder: try DeliveryRecorder(logs: logs, logger: logger), registry: registry, settings: configuration,
+            logger: logger)
+        self.cursors = cursors
+        self.logger = logger
+        (changeStream, changes) = AsyncStream.makeStream(of: SubscriptionChange.self)
+    }
+
+    /// Starts a window for every active or failing subscription, then follows subscription
+    /// changes and commits cursors periodically.
+    public func start() async {
+        let continuation = changes
+        context.registry.observe { continuation.yield($0) }
+        for subscription in context.registry.all { await open(subscription) }
+        let stream = changeStream
+        let interval = context.settings.commitInterval
+        let recorder = context.recorder
+        let follower = Task {
+            for await change in stream { await self.apply(change) }
+        }
+        let committer = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                await self.commitChanged()
+                await recorder.flush()
+            }
+        }
+        tasks.withLock { $0 = [follower, committer] }
+    }
+
+    /// Stops every window (in-flight attempts are abandoned and retried after the next start)
+    /// and commits the cursors.
+    public func shutdown() async {
+        changes.finish()
+        let running = tasks.withLock { $0 }
+        for task in running { task.cancel() }
+        for task in running { await task.value }
+        let all = windows.withLock { windows -> [DeliveryWindow] in
+            defer { windows.removeAll() }
+            return Array(windows.values)
+        }
+        for window in all { await close(window) }
+        await context.recorder.flush()
+        await context.client.shutdown()
+    }
+
+    /// Delivery counts of a subscription with a running window.
+    public func stats(subscription id: String) async -> DeliveryStats? {
+        guard let window = windows.withLock({ $0[id] }) else { return nil }
+        return await window.currentStats()
+    }
+
+    /// Moves a subscription's cursors to `offsets` (per partition), restarting its window so
+    /// events from there are delivered again.
+    public func replay(subscription id: String, offsets: [Int: Int64]) async throws {
+        let window = windows.withLock { $0.removeValue(forKey: id) }
+        if let window { _ = await window.stop() }
+        guard let subscription = context.registry.subscription(id: id) else { return }
+        let now = wallClockMilliseconds()
+        var current = cursors.cursors(subscription: id)
+        for (partition, offset) in offsets { current[partition] = SubscriptionCursor(offset: offset, updatedAt: now) }
+        try await cursors.commit(subscription: id, topic: subscription.topic, current)
+        await open(subscription)
+    }
+
+    // MARK: Windows
+
+    private func apply(_ change: SubscriptionChange) async {
+        switch change {
+        case .created(let subscription):
+            await open(subscription)
+        case .updated(_, let after):
+            let window = windows.withLock { $0[after.id] }
+            let runs = after.state == .active || after.state == .failing
+            if let window, runs {
+                await window.update(after)
+            } else if let window {
+                windows.withLock { _ = $0.removeValue(forKey: after.id) }
+                await close(window)
+            } else if runs {
+                await open(after)
+            }
+        case .deleted(let subscription):
+            let window = windows.withLock { $0.removeValue(forKey: subscription.id) }
+            if let window { _ = await window.stop() }
+        }
+    }
+
+    private func open(_ subscription: Subscription) async {
+        guard subscription.state == .active || subscription.state == .failing,
+            windows.withLock({ $0[subscription.id] == nil })
+        else { return }
+        do {
+            let window = try DeliveryWindow(
+                subscription: subscription, cursors: cursors.cursors(subscription: subscription.id), context: context)
+            windows.withLock { $0[subscription.id] = window }
+            await window.start()
+        } catch {
+            logger.error(
+                "cannot start deliveries", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
+        }
+    }
+
+    private func close(_ window: DeliveryWindow) async {
+        let final = await window.stop()
+        let subscription = await window.subscription
+        guard context.registry.subscription(id: subscription.id) != nil else { return }
+        do {
+            try await cursors.commit(subscription: subscription.id, topic: subscription.topic, final)
+        } catch {
+            logger.warning("cannot commit cursors", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
+        }
+    }
+
+    private func commitChanged() async {
+        for window in windows.withLock({ Array($0.values) }) {
+            guard let changed = await window.cursorsIfChanged() else { continue }
+            let subscription = await window.subscription
+            do {
+                try await cursors.commit(subscription: subscription.id, topic: subscription.topic, changed)
+            } catch {
+                logger.warning(
+                    "cannot commit cursors", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
+            }
+        }
+    }
+}
