@@ -23,7 +23,8 @@ public struct DeliveryAttempt: Sendable, Codable, Hashable {
 
 /// Writes what the Dispatcher does to the internal topics: every attempt to `__attempts`
 /// (batched), exhausted deliveries to `__deadletters` (a copy of the event with its coordinates
-/// and last error), and subscription state changes to `hooklog.operational`.
+/// and last error), and subscription state changes to the ordinary topic `hooklog.operational`
+/// (created on the first change).
 final class DeliveryRecorder: Sendable {
     static let attemptsTopic = "__attempts"
     static let deadLettersTopic = "__deadletters"
@@ -41,7 +42,6 @@ final class DeliveryRecorder: Sendable {
         for (topic, config) in [
             (Self.attemptsTopic, ["retention.ms": String(3 * 86_400_000)]),
             (Self.deadLettersTopic, ["retention.ms": String(30 * 86_400_000)]),
-            (Self.operationalTopic, [:]),
         ] where logs.metadata(of: topic) == nil {
             do {
                 try logs.createTopic(topic, partitions: 1, config: config)
@@ -115,6 +115,12 @@ final class DeliveryRecorder: Sendable {
             ("content-type", "application/json"),
         ].map { RecordHeader(key: $0.0, value: Array($0.1.utf8)) }
         do {
+            // An ordinary topic, created when there is first something to say.
+            if logs.metadata(of: Self.operationalTopic) == nil {
+                do {
+                    try logs.createTopic(Self.operationalTopic, partitions: 1)
+                } catch let error as LogStoreError where error.code == .topicAlreadyExists {}
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             var builder = RecordBatchBuilder()
