@@ -53,6 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a subscription may keep failing before it is disabled (e.g. 12h, 5d; at most 7d).")
     var disableAfter: String = "5d"
 
+    @Option(help: "The longest one webhook request may take, connection included (e.g. 30s, 500ms).")
+    var deliveryTimeout: String = "30s"
+
     @Flag(help: "Keep subscriptions but deliver nothing (no Dispatcher).")
     var noDispatch = false
 
@@ -81,6 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             _ = try RetrySchedule(parsing: retrySchedule)
             _ = try RetrySchedule(parsing: disableAfter)
+            _ = try RetrySchedule(parsing: deliveryTimeout)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -125,6 +129,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.dispatcher.retrySchedule = try RetrySchedule(parsing: retrySchedule)
         configuration.dispatcher.originLimit = originConcurrency
         configuration.dispatcher.disableAfter = try RetrySchedule(parsing: disableAfter).delays[0]
+        let timeout = try RetrySchedule(parsing: deliveryTimeout).delays[0]
+        configuration.dispatcher.requestTimeout = timeout
+        configuration.dispatcher.connectTimeout = min(configuration.dispatcher.connectTimeout, timeout)
         configuration.apiKeysPath = apiKeys ?? ApiKeysCommand.defaultPath(dataDir: storage.dataDir)
         configuration.maxRequestBytes = maxRequestBytes
         configuration.retentionCheckInterval = .seconds(retentionCheckInterval)
