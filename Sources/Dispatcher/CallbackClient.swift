@@ -47,6 +47,9 @@ final class CallbackClient: Sendable {
     /// One client per host name, pinned to its checked address.
     private let pinned = Mutex<[String: Resolved]>([:])
     private let retired = Mutex<[HTTPClient]>([])
+    /// Names that recently failed to resolve, and why: attempts fail fast for a few seconds
+    /// instead of queueing more lookups.
+    private let unresolved = Mutex<[String: (error: String, at: ContinuousClock.Instant)]>([:])
     private let logger: Logger
 
     init(settings: Settings, callbackGuard: CallbackGuard, resolver: any HostResolver, logger: Logger) {
@@ -118,12 +121,24 @@ final class CallbackClient: Sendable {
         if let cached = pinned.withLock({ $0[url.host] }), now - cached.at < settings.resolutionTTL {
             return cached.client
         }
+        if let failed = unresolved.withLock({ $0[url.host] }), now - failed.at < .seconds(5) {
+            throw DispatcherError(.hostNotResolved, failed.error)
+        }
         let addresses: [IPAddress]
         do {
-            addresses = try await resolver.addresses(of: url.host)
+            let resolver = self.resolver
+            let host = url.host
+            guard let found = try await withDeadline(settings.connectTimeout, { try await resolver.addresses(of: host) })
+            else {
+                throw DispatcherError(.hostNotResolved, "no answer within \(settings.connectTimeout)")
+            }
+            addresses = found
         } catch {
-            throw DispatcherError(.hostNotResolved, "cannot resolve \(url.host): \(error)")
+            let message = "cannot resolve \(url.host): \(error)"
+            unresolved.withLock { $0[url.host] = (message, ContinuousClock.now) }
+            throw DispatcherError(.hostNotResolved, message)
         }
+        unresolved.withLock { _ = $0.removeValue(forKey: url.host) }
         guard let first = addresses.first else {
             throw DispatcherError(.hostNotResolved, "\(url.host) has no addresses")
         }

@@ -1,6 +1,7 @@
 import Foundation
 import LogStore
 import Logging
+import NIOPosix
 import Synchronization
 
 /// Tails the log and POSTs each matching event to every active subscription, at least once:
@@ -28,14 +29,22 @@ public final class Dispatcher: Sendable {
         public var disableAfter: Duration = .seconds(5 * 86_400)
         /// CIDRs callbacks may reach although the SSRF guard refuses them otherwise.
         public var allowed: [CIDRBlock] = []
-        /// How host names are looked up at connect time.
-        public var resolver: any HostResolver = SystemHostResolver()
+        /// How host names are looked up at connect time (by default on a thread pool of the
+        /// Dispatcher's own, so slow lookups of dead names never hold up anything else).
+        public var resolver: any HostResolver = SystemHostResolver(threadPool: Dispatcher.lookupPool)
         /// Connect and total timeouts of one attempt.
         public var connectTimeout: Duration = .seconds(5)
         public var requestTimeout: Duration = .seconds(30)
 
         public init() {}
     }
+
+    /// Threads for the Dispatcher's blocking `getaddrinfo` calls.
+    public static let lookupPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        return pool
+    }()
 
     private let context: DispatchContext
     private let cursors: SubscriptionCursors

@@ -67,6 +67,16 @@ struct HTTPAPI: Sendable {
     ) async throws -> T {
         let body = try await collect(request, limit: limit)
         guard body.readableBytes > 0 else { throw APIError.badRequest("the body is empty; send a JSON object") }
+        // Strict JSON first (RFC 8259, UTF-8, nesting capped): Foundation's decoder is lenient.
+        let bytes = Array(body.readableBytesView)
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw APIError(.badRequest, "invalid_json", "the body is not valid UTF-8")
+        }
+        do {
+            try JSONScanner.validate(bytes)
+        } catch {
+            throw APIError(.badRequest, "invalid_json", "the body is not valid JSON: \(error.message)")
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
         } catch let error as DecodingError {
@@ -88,6 +98,8 @@ struct HTTPAPI: Sendable {
         do {
             return try await request.body.collect(upTo: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, "payload_too_large", "the body is larger than the limit of \(limit) bytes")
+        } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "payload_too_large", "the body is larger than the limit of \(limit) bytes")
         }
     }

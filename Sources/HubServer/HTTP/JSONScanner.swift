@@ -23,6 +23,12 @@ struct JSONScanner {
         return members
     }
 
+    /// Checks that `bytes` hold exactly one valid JSON value.
+    static func validate(_ bytes: [UInt8]) throws(Failure) {
+        var scanner = JSONScanner(bytes)
+        _ = try scanner.topLevel { scanner throws(Failure) in try scanner.value() }
+    }
+
     /// The elements of the top-level array, as byte ranges.
     static func elements(of bytes: [UInt8]) throws(Failure) -> [Range<Int>] {
         var scanner = JSONScanner(bytes)
