@@ -67,6 +67,9 @@ final class CallbackClient: Sendable {
             connectionPool: .init(
                 idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: settings.connectionsPerOrigin),
             decompression: .disabled)
+        // A refused or timed-out connection fails the attempt now; the retry schedule decides
+        // when to try again (the client's own reconnect loop would hold the slot until the deadline).
+        configuration.connectionPool.retryConnectionEstablishment = false
         if let pin { configuration.dnsOverride = [pin.host: pin.address] }
         return configuration
     }

@@ -317,7 +317,7 @@ actor DeliveryWindow {
             stats.delivered += 1
             stats.lastDeliveredAt = now
             consecutiveFailures = 0
-            context.recorder.record(record)
+            recordAttempt(record, response.duration)
             if subscription.state == .failing { await changeState(to: .active, reason: nil, event: "recovered") }
         } else {
             stats.failedAttempts += 1
@@ -326,7 +326,7 @@ actor DeliveryWindow {
             consecutiveFailures += 1
             if response.status == 410 {
                 record.outcome = "disabled"
-                context.recorder.record(record)
+                recordAttempt(record, response.duration)
                 partitions[partition]?.retry(offset, attempts: attempt, nextAttemptAt: now, error: stats.lastError ?? "")
                 await changeState(to: .disabled, reason: "the receiver answered 410 Gone", event: "disabled")
                 wakeReaders()
@@ -339,13 +339,13 @@ actor DeliveryWindow {
             }
             if let delay = schedule.delay(beforeAttempt: attempt + 1, retryAfter: retryAfter) {
                 record.outcome = "retrying"
-                context.recorder.record(record)
+                recordAttempt(record, response.duration)
                 partitions[partition]?.retry(
                     offset, attempts: attempt, nextAttemptAt: now + max(1, delay.nanoseconds / 1_000_000),
                     error: stats.lastError ?? "")
             } else {
                 record.outcome = "deadLettered"
-                context.recorder.record(record)
+                recordAttempt(record, response.duration)
                 var exhausted = delivery
                 exhausted.attempts = attempt
                 do {
@@ -392,6 +392,11 @@ actor DeliveryWindow {
             context.logger.warning(
                 "cannot change a subscription's state", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
         }
+    }
+
+    private func recordAttempt(_ attempt: DeliveryAttempt, _ duration: Duration) {
+        context.recorder.record(attempt)
+        context.settings.onAttempt?(attempt.outcome, duration)
     }
 
     private func wakeReaders() {

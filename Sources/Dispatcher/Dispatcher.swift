@@ -35,9 +35,18 @@ public final class Dispatcher: Sendable {
         /// Connect and total timeouts of one attempt.
         public var connectTimeout: Duration = .seconds(5)
         public var requestTimeout: Duration = .seconds(30)
+        /// Called after every attempt with its outcome (`delivered`, `retrying`, `deadLettered`,
+        /// `disabled`) and duration, for metrics.
+        public var onAttempt: (@Sendable (_ outcome: String, _ duration: Duration) -> Void)?
 
         public init() {}
     }
+
+    /// Internal topics: one record per attempt; copies of dead-lettered events. The ordinary topic
+    /// of subscription state changes.
+    public static let attemptsTopic = DeliveryRecorder.attemptsTopic
+    public static let deadLettersTopic = DeliveryRecorder.deadLettersTopic
+    public static let operationalTopic = DeliveryRecorder.operationalTopic
 
     /// Threads for the Dispatcher's blocking `getaddrinfo` calls.
     public static let lookupPool: NIOThreadPool = {

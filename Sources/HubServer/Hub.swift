@@ -131,6 +131,7 @@ public final class Hub: Sendable {
             if configuration.dispatch {
                 var settings = configuration.dispatcher
                 settings.allowed += allowed
+                configuration.metrics.instrument(&settings)
                 dispatcher = try Dispatcher(
                     logs: logs, registry: subscriptions, cursors: cursors, configuration: settings, logger: logger)
                 await dispatcher?.start()

@@ -1,3 +1,4 @@
+import Dispatcher
 import Hummingbird
 import LogStore
 import NIOCore
@@ -17,6 +18,11 @@ extension HTTPAPI {
         }
         router.route(.get, "/metrics", in: routes) { _, context in
             try context.require(.admin)
+            for subscription in subscriptions.all {
+                let stats = await dispatcher?.stats(subscription: subscription.id) ?? DeliveryStats()
+                metrics.recordDeliveries(
+                    subscription, stats: stats, lag: positions(of: subscription).reduce(0) { $0 + $1.lag })
+            }
             let text = metrics.render(logs: logs, subscriptions: subscriptions)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -203,9 +203,10 @@ extension HTTPAPI {
         var view = SubscriptionView(subscription, secret: secret, positions: positions(of: subscription))
         let stats = await dispatcher?.stats(subscription: subscription.id) ?? DeliveryStats()
         view.counts = .init(stats)
-        view.lastError = stats.lastError.map {
-            .init(message: $0, at: Date(timeIntervalSince1970: Double(stats.lastErrorAt ?? 0) / 1000))
-        }
+        view.lastError = .init(
+            value: stats.lastError.map {
+                .init(message: $0, at: Date(timeIntervalSince1970: Double(stats.lastErrorAt ?? 0) / 1000))
+            })
         return view
     }
 

@@ -54,6 +54,7 @@ struct HTTPAPI: Sendable {
         addTopicRoutes(to: router)
         addEventRoutes(to: router)
         addSubscriptionRoutes(to: router)
+        addDeliveryRoutes(to: router)
         addGroupRoutes(to: router)
         return router
     }

@@ -53,6 +53,45 @@ public final class HubMetrics: Sendable {
             labels: [("method", method), ("route", route)], buckets: Self.latencyBuckets).record(duration)
     }
 
+    /// Hooks the Dispatcher's attempt callback into these metrics.
+    public func instrument(_ configuration: inout Dispatcher.Configuration) {
+        let registry = self.registry
+        configuration.onAttempt = { outcome, duration in
+            registry.makeCounter(
+                descriptor: Self.name("deliveries", "total", "Webhook delivery attempts by outcome."),
+                labels: [("outcome", outcome)]
+            ).increment()
+            registry.makeDurationHistogram(
+                descriptor: Self.name("delivery_duration", "seconds", "Webhook request latency (one attempt)."),
+                labels: [], buckets: Self.deliveryBuckets
+            ).record(duration)
+        }
+    }
+
+    static let deliveryBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+    ]
+
+    /// Per-subscription delivery gauges: in flight, retries pending, lag, dead letters.
+    func recordDeliveries(_ subscription: Subscription, stats: DeliveryStats, lag: Int64) {
+        let labels = [("subscription", subscription.id), ("topic", subscription.topic)]
+        registry.makeGauge(descriptor: Self.name("deliveries_in_flight", "", "Webhook requests open."), labels: labels)
+            .set(Double(stats.inFlight))
+        registry.makeGauge(
+            descriptor: Self.name("delivery_retries_pending", "", "Deliveries waiting for their next attempt."),
+            labels: labels
+        ).set(Double(stats.retriesPending))
+        registry.makeGauge(
+            descriptor: Self.name("subscription_lag", "events", "Events not yet finished, per subscription."),
+            labels: labels
+        ).set(Double(lag))
+        registry.makeGauge(
+            descriptor: Self.name("dead_letters", "", "Deliveries dead-lettered since the server started."),
+            labels: labels
+        ).set(Double(stats.deadLettered))
+    }
+
     /// Refreshes the gauges that are read rather than counted, then renders the text format.
     func render(logs: LogManager, subscriptions: SubscriptionRegistry) -> [UInt8] {
         var byState: [Subscription.State: Int] = [:]

@@ -116,7 +116,7 @@ struct SubscriptionView: Encodable, Sendable {
     /// Delivery counts since the server started (detailed views only).
     var counts: Counts?
     /// The last failed attempt's error (detailed views only; null when none).
-    var lastError: LastError??
+    var lastError: Nullable<LastError>?
 
     struct Counts: Encodable, Sendable {
         var delivered: Int
@@ -137,6 +137,16 @@ struct SubscriptionView: Encodable, Sendable {
     struct LastError: Encodable, Sendable {
         var message: String
         var at: Date
+    }
+
+    /// A value encoded as JSON `null` when absent (where a missing key would be ambiguous).
+    struct Nullable<Wrapped: Encodable & Sendable>: Encodable, Sendable {
+        var value: Wrapped?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            if let value { try container.encode(value) } else { try container.encodeNil() }
+        }
     }
 
     init(_ subscription: Subscription, secret: Bool, positions: [PartitionPosition]? = nil) {
