@@ -128,6 +128,8 @@ let package = Package(
             dependencies: [
                 "LogStore",
                 "HubServer",
+                "Dispatcher",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 "HubProtocol",
                 "HubClient",
                 .product(name: "NIOPosix", package: "swift-nio"),

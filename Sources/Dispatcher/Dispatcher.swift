@@ -32,6 +32,8 @@ public final class Dispatcher: Sendable {
         /// How host names are looked up at connect time (by default on a thread pool of the
         /// Dispatcher's own, so slow lookups of dead names never hold up anything else).
         public var resolver: any HostResolver = SystemHostResolver(threadPool: Dispatcher.lookupPool)
+        /// How long a checked lookup is reused before the name is resolved and checked again.
+        public var resolutionTTL: Duration = .seconds(30)
         /// Connect and total timeouts of one attempt.
         public var connectTimeout: Duration = .seconds(5)
         public var requestTimeout: Duration = .seconds(30)
@@ -72,6 +74,7 @@ public final class Dispatcher: Sendable {
         clientSettings.connectTimeout = configuration.connectTimeout
         clientSettings.totalTimeout = configuration.requestTimeout
         clientSettings.connectionsPerOrigin = configuration.originLimit
+        clientSettings.resolutionTTL = configuration.resolutionTTL
         let client = CallbackClient(
             settings: clientSettings, callbackGuard: callbackGuard, resolver: configuration.resolver, logger: logger)
         context = DispatchContext(
