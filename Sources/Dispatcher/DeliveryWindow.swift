@@ -53,6 +53,8 @@ actor DeliveryWindow {
     private var rotation = 0
     private var consecutiveFailures = 0
     private var failingSince: Int64?
+    /// While failing: no probe starts before this (one probe per backoff step).
+    private var probeNotBefore: Int64 = 0
     private(set) var stats = DeliveryStats()
 
     init(subscription: Subscription, cursors: [Int: SubscriptionCursor], context: DispatchContext) throws {
@@ -195,8 +197,13 @@ actor DeliveryWindow {
     /// Starts every delivery that may start now, and arms the timer for the next due retry.
     private func schedule() {
         guard !stopped, subscription.state == .active || subscription.state == .failing, let callback else { return }
-        let limit = subscription.state == .failing ? 1 : subscription.maxInFlight
+        let failing = subscription.state == .failing
+        let limit = failing ? 1 : subscription.maxInFlight
         let now = wallClockMilliseconds()
+        if failing && now < probeNotBefore {
+            armTimer(at: probeNotBefore)
+            return
+        }
         let order = partitions.keys.sorted()
         guard !order.isEmpty else { return }
         rotation = (rotation + 1) % order.count
@@ -211,9 +218,9 @@ actor DeliveryWindow {
         armTimer()
     }
 
-    private func armTimer() {
-        let due = partitions.values.compactMap(\.nextDue).min()
-        guard let due else { return }
+    private func armTimer(at floor: Int64? = nil) {
+        guard var due = partitions.values.compactMap(\.nextDue).min() ?? floor else { return }
+        if let floor { due = max(due, floor) }
         if let timerDue, timerDue <= due, timer != nil { return }
         timer?.cancel()
         timerDue = due
@@ -340,9 +347,9 @@ actor DeliveryWindow {
             if let delay = schedule.delay(beforeAttempt: attempt + 1, retryAfter: retryAfter) {
                 record.outcome = "retrying"
                 recordAttempt(record, response.duration)
-                partitions[partition]?.retry(
-                    offset, attempts: attempt, nextAttemptAt: now + max(1, delay.nanoseconds / 1_000_000),
-                    error: stats.lastError ?? "")
+                let next = now + max(1, delay.nanoseconds / 1_000_000)
+                partitions[partition]?.retry(offset, attempts: attempt, nextAttemptAt: next, error: stats.lastError ?? "")
+                probeNotBefore = next
             } else {
                 record.outcome = "deadLettered"
                 recordAttempt(record, response.duration)

@@ -130,14 +130,14 @@ public final class Dispatcher: Sendable {
         return await window.currentStats()
     }
 
-    /// Moves a subscription's cursors to `offsets` (per partition), restarting its window so
-    /// events from there are delivered again.
+    /// Moves a subscription's cursors to `offsets` (per partition; partitions not named keep
+    /// their cursors), restarting its window so events from there are delivered again.
     public func replay(subscription id: String, offsets: [Int: Int64]) async throws {
         let window = windows.withLock { $0.removeValue(forKey: id) }
-        if let window { _ = await window.stop() }
+        let live = await window?.stop()
         guard let subscription = context.registry.subscription(id: id) else { return }
         let now = wallClockMilliseconds()
-        var current = cursors.cursors(subscription: id)
+        var current = live ?? cursors.cursors(subscription: id)
         for (partition, offset) in offsets { current[partition] = SubscriptionCursor(offset: offset, updatedAt: now) }
         try await cursors.commit(subscription: id, topic: subscription.topic, current)
         await open(subscription)

@@ -183,12 +183,14 @@ extension HTTPAPI {
                 }
                 offsets[partition] = offset
             }
-            // Partitions not named keep their cursors.
-            let current = cursors.cursors(subscription: subscription.id)
-            for partition in 0..<metadata.partitions where offsets[partition] == nil {
-                offsets[partition] = current[partition]?.offset ?? subscription.startOffsets[partition] ?? 0
+            // Partitions not named keep their cursors: only the named ones are returned.
+            if let outside = offsets.keys.first(where: { $0 >= metadata.partitions }) {
+                throw APIError.badRequest("topic '\(subscription.topic)' has no partition \(outside)")
             }
-            position = .offsets(offsets)
+            return try offsets.reduce(into: [Int: Int64]()) { result, entry in
+                let log = try self.log(subscription.topic, entry.key)
+                result[entry.key] = min(max(entry.value, log.logStartOffset), log.highWatermark)
+            }
         } else {
             guard let text = body.fromTime, let date = parseTimestamp(text) else {
                 throw APIError.badRequest("fromTime must be an RFC 3339 time such as 2026-01-31T12:00:00Z")
