@@ -45,6 +45,7 @@ import Testing
                 let end = log.logEndOffset
                 let report = try await log.compact(CompactionOptions(mapBytes: mapBytes))
                 compactions += 1
+                tombstonesDropped += report.tombstonesDropped
                 #expect(log.logEndOffset == end, "seed \(seed): compaction changed the log end offset")
                 if report.passes > 0 { model.cleanHistory.append((report.cleanedUpTo, clock.now)) }
                 try check(log, model: model, cleanedUpTo: report.cleanedUpTo, now: clock.now, seed: seed)
@@ -58,6 +59,9 @@ import Testing
         }
         // Roll the active segment's records into the closed part, then compact twice: the first
         // pass brings everything into the clean range, the second (past the horizon) drops tombstones.
+        // At least one key ends deleted, so a tombstone must reach its horizon.
+        let delete = CompactionFixtures.batch([("key-0", nil)], timestamp: clock.now)
+        try model.record(delete, at: try await log.append(delete).baseOffset)
         for round in 0..<2 {
             if round == 1 { clock.advance(by: Self.retention + 1) }
             let filler = CompactionFixtures.batch(

@@ -129,8 +129,9 @@ public struct LogVerifier {
                 let at = i * OffsetIndex.entrySize
                 let offset = baseOffset + Int64(UInt32(bitPattern: raw.int32(at: at)))
                 let position = Int(UInt32(bitPattern: raw.int32(at: at + 4)))
-                // A preallocated index of an active segment ends in zero entries after a crash.
-                if offset == baseOffset && position == 0 && i > 0 { break }
+                // A preallocated index of an active segment ends in zero entries after a crash
+                // (a real entry never has position 0: the first batch is never indexed).
+                if offset == baseOffset && position == 0 { break }
                 if offset <= previous.0 || position <= previous.1 {
                     report.problems.append(
                         Problem(file: path, position: at, message: "entry \(i) (\(offset), \(position)) does not grow"))
@@ -162,7 +163,9 @@ public struct LogVerifier {
                 let at = i * TimeIndex.entrySize
                 let timestamp = raw.int64(at: at)
                 let offset = baseOffset + Int64(UInt32(bitPattern: raw.int32(at: at + 8)))
-                if timestamp == 0 && offset == baseOffset && i > 0 { break }
+                if timestamp == 0 && offset == baseOffset && (i > 0 || maxTimestampUpTo.first?.maxTimestamp != 0) {
+                    break
+                }
                 if timestamp <= previous {
                     report.problems.append(Problem(file: path, position: at, message: "entry \(i) timestamp does not grow"))
                 }

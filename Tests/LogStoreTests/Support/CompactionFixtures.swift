@@ -12,6 +12,12 @@ final class ManualClock: Sendable {
     func advance(by milliseconds: Int64) { value.withLock { $0 += milliseconds } }
 }
 
+/// A value behind a lock, shareable between tasks.
+final class LockedBox<Value: Sendable>: Sendable {
+    let value: Mutex<Value>
+    init(_ initial: Value) { value = Mutex(initial) }
+}
+
 /// SplitMix64: a small seeded generator, so a failing run can be repeated from its seed.
 struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
