@@ -8,7 +8,7 @@ struct Hooklog: AsyncParsableCommand {
         abstract: "A durable event hub for webhooks: an append-only log with Kafka's storage format.",
         subcommands: [
             ServeCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, AppendCommand.self,
-            GroupsCommand.self, VerifyCommand.self, DumpCommand.self, ApiKeysCommand.self,
+            GroupsCommand.self, CompactCommand.self, VerifyCommand.self, DumpCommand.self, ApiKeysCommand.self,
         ]
     )
 }
