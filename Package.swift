@@ -39,6 +39,8 @@ let package = Package(
                 "CCRC32C",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                // SHA-256 of keys in the cleaner's offset map.
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: upcoming
         ),

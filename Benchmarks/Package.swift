@@ -66,6 +66,7 @@ let package = Package(
         benchmarkTarget("LogAppend"),
         benchmarkTarget("LogRead"),
         benchmarkTarget("LogMemory"),
+        benchmarkTarget("LogCompaction"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -116,6 +116,13 @@ fio_limits() { # round: before | after
     # (b) append + fdatasync after every 256 KiB write.
     fio_job append-fdatasync-256k "$results/fio-$round-append-fdatasync-256k.json" --bs=256k --size=16G \
         --fdatasync=1 --runtime="$sync_runtime"
+    # (d) sequential read, 1 MiB, O_DIRECT (the disk, not the page cache): what compaction reads.
+    rm -f "$run_dir/fio/seq-read"
+    echo "fio: seq-read-direct"
+    fio --name=seq-read-direct --directory="$run_dir/fio" --filename=seq-read --ioengine=psync --rw=read \
+        --bs=1M --size="$seq_size" --direct=1 --output-format=json \
+        --output="$results/fio-$round-seq-read-direct.json" >/dev/null
+    rm -f "$run_dir/fio/seq-read"
     # (c) 4 KiB append + fdatasync: the cost of one durable commit.
     fio_job append-fdatasync-4k "$results/fio-$round-append-fdatasync-4k.json" --bs=4k --size=1G \
         --fdatasync=1 --runtime="$sync_runtime"

@@ -477,7 +477,50 @@ def main():
         % (measured, verdict(None if not half else half["ack_p99_us"] <= HALF_LOAD_P99_TARGET_US))
     )
     out.append("")
+    out.extend(compaction_section(directory, results, buffered))
     print("\n".join(out))
+
+
+COMPACTION_TARGET = 0.30
+
+
+def load_fio_read(directory, job):
+    """Mean read MB/s of `job` before and after the benchmarks (None when never run)."""
+    values = []
+    for round_name in ("before", "after"):
+        path = os.path.join(directory, "fio-%s-%s.json" % (round_name, job))
+        if os.path.exists(path):
+            with open(path) as f:
+                values.append(json.load(f)["jobs"][0]["read"]["bw_bytes"] / 1e6)
+    return sum(values) / len(values) if values else None
+
+
+def compaction_section(directory, results, buffered):
+    entry = find(results, "Compaction ")
+    if not entry:
+        return []
+    read_limit = load_fio_read(directory, "seq-read-direct")
+    write_limit = buffered["MBps"] if buffered else None
+    out = ["## Compaction", ""]
+    out.append(
+        "%s: %s → %s bytes, %s passes, %.1f s; map %s of %s bytes configured (%s entries used, %s bytes of "
+        "them), RSS growth %s bytes."
+        % (entry["benchmark"], fmt(entry["log_bytes"]), fmt(entry["bytes_after"]), fmt(entry["passes"]),
+           entry["seconds"], fmt(entry["map_bytes_allocated"]), fmt(entry["map_bytes_configured"]),
+           fmt(entry["map_entries_peak"]), fmt(entry["map_bytes_used"]), fmt(entry["rss_growth_bytes"])))
+    out.append("")
+    out.append("| measure | MB/s | raw limit (fio, MB/s) | ratio | target ≥ 30% |")
+    out.append("| --- | ---: | ---: | ---: | --- |")
+    for label, value, limit, limit_label in [
+        ("scanned (read)", entry["scanned_MBps"], read_limit, "sequential direct read"),
+        ("written", entry["written_MBps"], write_limit, "buffered sequential write"),
+    ]:
+        r = value / limit if limit else None
+        out.append("| %s | %s | %s (%s) | %s | %s |" % (
+            label, fmt(value), fmt(limit) if limit else "–", limit_label,
+            "–" if r is None else "%.0f%%" % (100 * r), verdict(None if r is None else r >= COMPACTION_TARGET)))
+    out.append("")
+    return out
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ public final class Hub: Sendable {
         public var idleTimeout: Duration = .seconds(600)
         /// How often retention runs.
         public var retentionCheckInterval: Duration = .seconds(300)
+        /// The background cleaner (compaction of compacted topics, retention) and its I/O cap.
+        public var cleaner = LogCleaner.Configuration()
         /// Where the HTTP API binds (port 0 picks a free one; nil port = no HTTP listener).
         public var httpHost = "127.0.0.1"
         public var httpPort: Int? = 8080
@@ -55,7 +57,7 @@ public final class Hub: Sendable {
     private let http: HTTPListener?
     private let dispatcher: Dispatcher?
     private let groups: GroupCoordinator
-    private let retention: Task<Void, Never>
+    private let cleaner: LogCleaner
     private let logger: Logger
 
     /// The Kafka listener's bound address.
@@ -72,7 +74,7 @@ public final class Hub: Sendable {
 
     private init(
         logs: LogManager, subscriptions: SubscriptionRegistry, kafka: KafkaListener, http: HTTPListener?,
-        dispatcher: Dispatcher?, groups: GroupCoordinator, retention: Task<Void, Never>, logger: Logger
+        dispatcher: Dispatcher?, groups: GroupCoordinator, cleaner: LogCleaner, logger: Logger
     ) {
         self.dispatcher = dispatcher
         self.groups = groups
@@ -80,7 +82,7 @@ public final class Hub: Sendable {
         self.subscriptions = subscriptions
         self.kafka = kafka
         self.http = http
-        self.retention = retention
+        self.cleaner = cleaner
         self.logger = logger
     }
 
@@ -127,6 +129,10 @@ public final class Hub: Sendable {
                 KafkaAPI(logs: logs, offsets: offsets, groups: groups, keys: keys, settings: settings, logger: logger))
             let subscriptions = try SubscriptionRegistry(logs: logs)
             let cursors = try SubscriptionCursors(logs: logs)
+            var cleanerSettings = configuration.cleaner
+            cleanerSettings.retentionInterval = configuration.retentionCheckInterval
+            cleanerSettings.minFreeBytes = configuration.storage.options.minFreeBytes
+            let cleaner = LogCleaner(manager: logs, configuration: cleanerSettings, logger: logger)
             var dispatcher: Dispatcher?
             if configuration.dispatch {
                 var settings = configuration.dispatcher
@@ -140,7 +146,7 @@ public final class Hub: Sendable {
             var http: HTTPListener?
             if let httpPort = configuration.httpPort {
                 let api = HTTPAPI(
-                    logs: logs, subscriptions: subscriptions, cursors: cursors, dispatcher: dispatcher,
+                    logs: logs, subscriptions: subscriptions, cursors: cursors, dispatcher: dispatcher, cleaner: cleaner,
                     offsets: offsets, groups: groups, keys: keys, metrics: configuration.metrics,
                     idempotency: try IdempotencyKeys(logs: logs),
                     checkCallback: { url in _ = try await callbackGuard.check(url: url) },
@@ -154,21 +160,14 @@ public final class Hub: Sendable {
                 logger.info(
                     "HTTP listener ready", metadata: ["address": "\(http?.localAddress.map { "\($0)" } ?? "?")"])
             }
-            let interval = configuration.retentionCheckInterval
-            let retention = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
-                    if Task.isCancelled { break }
-                    await logs.enforceRetention()
-                }
-            }
+            cleaner.start()
             logger.info(
                 "Kafka listener ready",
                 metadata: ["address": "\(kafka.localAddress.map { "\($0)" } ?? "?")",
                     "advertised": "\(settings.advertisedHost):\(settings.advertisedPort)"])
             return Hub(
                 logs: logs, subscriptions: subscriptions, kafka: kafka, http: http, dispatcher: dispatcher, groups: groups,
-                retention: retention, logger: logger)
+                cleaner: cleaner, logger: logger)
         } catch {
             await startedDispatcher?.shutdown()
             await kafkaListener?.close()
@@ -184,7 +183,7 @@ public final class Hub: Sendable {
         await http?.close()
         await dispatcher?.shutdown()
         await kafka.close()
-        retention.cancel()
+        await cleaner.stop()
         await logs.close()
     }
 }

@@ -14,6 +14,12 @@ extension Log {
         options: LogOptions, cleanShutdown: Bool
     ) throws -> Log {
         try fileSystem.createDirectory(directory)
+        var logger = options.logger
+        logger[metadataKey: "partition"] = "\(topic)-\(partition)"
+        // A compaction cut short: roll back before its commit point, finish after it.
+        let rebuildIndexes = try SegmentSwap.recover(directory: directory, fileSystem: fileSystem) { [logger] in
+            logger.warning("\($0)")
+        }
         let names = try fileSystem.contentsOfDirectory(directory)
         var bases: [Int64] = []
         for name in names {
@@ -34,8 +40,6 @@ extension Log {
         }
 
         let checkpoint = Checkpoint.read(fileSystem: fileSystem, directory: directory)
-        var logger = options.logger
-        logger[metadataKey: "partition"] = "\(topic)-\(partition)"
         var segments: [Segment] = []
         if bases.isEmpty {
             let base = checkpoint?.logStartOffset ?? 0
@@ -76,7 +80,8 @@ extension Log {
                     }
                     if !isLast { try segment.seal() }
                 } else {
-                    try segment.restoreFromIndexes(config: config, truncateOnFailure: isLast)
+                    try segment.restoreFromIndexes(
+                        config: config, truncateOnFailure: isLast, rebuild: rebuildIndexes.contains(base))
                     segments.append(segment)
                 }
                 previousEnd = segment.nextOffset
@@ -89,10 +94,12 @@ extension Log {
 
         let end = segments.last!.nextOffset
         let logStart = max(checkpoint?.logStartOffset ?? 0, segments.first!.baseOffset)
-        let state = State(
+        var state = State(
             config: config, segments: segments, logStartOffset: min(logStart, end), logEndOffset: end,
             highWatermark: end, recoveryPoint: end,
             checkpointed: checkpoint ?? Checkpoint(recoveryPoint: 0, logStartOffset: 0))
+        state.cleaner = (CleanerCheckpoint.read(fileSystem: fileSystem, directory: directory) ?? CleanerCheckpoint())
+            .clamped(logStart: min(logStart, end), logEnd: end)
         let log = Log(
             topic: topic, partition: partition, directory: directory, fileSystem: fileSystem, options: options,
             state: state)

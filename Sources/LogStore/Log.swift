@@ -26,6 +26,8 @@ public final class Log: Sendable {
     let writerQueue: DispatchQueue
     /// Writer-only scratch space; touched only on `writerQueue`.
     let writerScratch: WriterScratch
+    /// True while a ``compact(_:progress:)`` runs (one at a time per log).
+    let compactionRunning = Mutex(false)
 
     struct State {
         var config: LogConfig
@@ -38,6 +40,8 @@ public final class Log: Sendable {
         /// Everything below this offset has been fsynced.
         var recoveryPoint: Int64
         var checkpointed: Checkpoint
+        /// The clean/dirty boundary of a compacted log and when earlier boundaries were reached.
+        var cleaner = CleanerCheckpoint()
         var offlineError: LogStoreError?
         var closed = false
     }
@@ -75,10 +79,23 @@ public final class Log: Sendable {
     /// Why the partition is offline, if it is.
     public var offlineError: LogStoreError? { state.withLock { $0.offlineError } }
 
-    /// A summary of the log's segments and offsets.
+    /// A summary of the log's segments, offsets, size and (for compacted logs) how dirty it is.
     public var info: LogInfo {
         state.withLock { state in
-            LogInfo(
+            // Dirty bytes: closed segments past the cleaner checkpoint (for the segment holding it,
+            // from the index entry at or before it, so slightly more rather than less).
+            var cleanable = 0
+            var dirty = 0
+            let cleanerOffset = max(state.cleaner.cleanerOffset, state.logStartOffset)
+            for segment in state.segments.dropLast() where segment.nextOffset > state.logStartOffset {
+                cleanable += segment.size
+                if segment.baseOffset >= cleanerOffset {
+                    dirty += segment.size
+                } else if segment.nextOffset > cleanerOffset {
+                    dirty += segment.size - segment.offsetIndex.lookup(cleanerOffset)
+                }
+            }
+            return LogInfo(
                 topic: topic, partition: partition, logStartOffset: state.logStartOffset,
                 logEndOffset: state.logEndOffset, highWatermark: state.highWatermark,
                 recoveryPoint: state.recoveryPoint, sizeInBytes: state.segments.reduce(0) { $0 + $1.size },
@@ -87,7 +104,8 @@ public final class Log: Sendable {
                         baseOffset: $0.baseOffset, nextOffset: $0.nextOffset, sizeInBytes: $0.size,
                         maxTimestamp: $0.maxTimestamp)
                 },
-                offline: state.offlineError != nil)
+                offline: state.offlineError != nil, compacted: state.config.isCompacted,
+                cleanerOffset: cleanerOffset, cleanableBytes: cleanable, dirtyBytes: dirty)
         }
     }
 
@@ -152,9 +170,24 @@ public struct LogInfo: Sendable, Hashable {
     public var logEndOffset: Int64
     public var highWatermark: Int64
     public var recoveryPoint: Int64
+    /// Bytes of every segment, the active one included.
     public var sizeInBytes: Int
     public var segments: [SegmentInfo]
     public var offline: Bool
+    /// Whether `cleanup.policy` includes `compact`.
+    public var compacted: Bool
+    /// The cleaner checkpoint: offsets below it are clean (compacted), those above dirty. For a
+    /// log never compacted it is the log start offset.
+    public var cleanerOffset: Int64
+    /// Bytes of the closed segments (the part compaction can rewrite).
+    public var cleanableBytes: Int
+    /// Bytes of closed segments past the cleaner checkpoint.
+    public var dirtyBytes: Int
+
+    public var segmentCount: Int { segments.count }
+    /// dirty bytes / closed bytes (0 for a log without closed segments), as Kafka's
+    /// `min.cleanable.dirty.ratio` compares it.
+    public var dirtyRatio: Double { cleanableBytes == 0 ? 0 : Double(dirtyBytes) / Double(cleanableBytes) }
 }
 
 /// Milliseconds since the Unix epoch from the system clock.

@@ -38,6 +38,9 @@ public struct LogConfig: Sendable, Hashable {
     public var indexIntervalBytes: Int = 4096
     /// `segment.index.bytes`: preallocated size of each index file.
     public var segmentIndexBytes: Int = 10 << 20
+    /// `min.cleanable.dirty.ratio`: the background cleaner compacts a log only when at least this
+    /// share of its closed segments' bytes lies past the cleaner checkpoint.
+    public var minCleanableDirtyRatio: Double = 0.5
 
     public enum CleanupPolicy: String, Sendable, Hashable, CaseIterable {
         case delete
@@ -52,7 +55,7 @@ public struct LogConfig: Sendable, Hashable {
     public static let names = [
         "segment.bytes", "segment.ms", "retention.ms", "retention.bytes", "cleanup.policy",
         "delete.retention.ms", "max.message.bytes", "flush.policy", "flush.ms", "index.interval.bytes",
-        "segment.index.bytes",
+        "segment.index.bytes", "min.cleanable.dirty.ratio",
     ]
 
     /// Applies `overrides` (Kafka-style names and string values) on top of this config.
@@ -89,6 +92,12 @@ public struct LogConfig: Sendable, Hashable {
                     throw LogStoreError(.invalidConfig, "cleanup.policy must be delete, compact or both")
                 }
                 config.cleanupPolicy = policies
+            case "min.cleanable.dirty.ratio":
+                guard let ratio = Double(value.trimmingCharacters(in: " ")), ratio >= 0, ratio <= 1 else {
+                    throw LogStoreError(
+                        .invalidConfig, "min.cleanable.dirty.ratio must be a number in 0...1, not '\(value)'")
+                }
+                config.minCleanableDirtyRatio = ratio
             case "flush.policy": flushName = value
             case "flush.ms": flushMs = try Self.integer(key, value, in: 1...Int64.max)
             default:
@@ -129,6 +138,7 @@ public struct LogConfig: Sendable, Hashable {
             ("delete.retention.ms", String(deleteRetentionMs)), ("max.message.bytes", String(maxMessageBytes)),
             ("flush.policy", flushName), ("flush.ms", String(flushMs)),
             ("index.interval.bytes", String(indexIntervalBytes)), ("segment.index.bytes", String(segmentIndexBytes)),
+            ("min.cleanable.dirty.ratio", String(minCleanableDirtyRatio)),
         ]
     }
 

@@ -303,6 +303,24 @@ public final class LogManager: Sendable {
         return deleted
     }
 
+    /// Compacts the partitions of a topic with `cleanup.policy=compact` (one partition, or all
+    /// of them one after another). See ``Log/compact(_:progress:)``.
+    /// - Throws: `unknownTopicOrPartition`, and what ``Log/compact(_:progress:)`` throws.
+    public func compact(
+        topic: String, partition: Int? = nil, options: CompactionOptions = CompactionOptions(),
+        progress: (@Sendable (CompactionProgress) -> Void)? = nil
+    ) async throws -> [CompactionReport] {
+        guard let metadata = metadata(of: topic) else {
+            throw LogStoreError(.unknownTopicOrPartition, "topic '\(topic)' does not exist")
+        }
+        let partitions = partition.map { [$0] } ?? Array(0..<metadata.partitions)
+        var reports: [CompactionReport] = []
+        for partition in partitions {
+            reports.append(try await log(topic: topic, partition: partition).compact(options, progress: progress))
+        }
+        return reports
+    }
+
     /// Closes every log and, when all closed cleanly, leaves the clean-shutdown marker so the
     /// next open skips recovery. Then releases the data-directory lock.
     public func close() async {

@@ -39,6 +39,8 @@ public struct LogStoreError: Error, Hashable, CustomStringConvertible, Sendable 
         /// Another process holds the data directory.
         public static let dataDirectoryLocked = Code("data_directory_locked")
         public static let invalidConfig = Code("invalid_config")
+        /// Another compaction of the same partition is running.
+        public static let compactionInProgress = Code("compaction_in_progress")
         /// A file-system call failed.
         public static let io = Code("io")
     }

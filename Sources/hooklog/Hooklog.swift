@@ -9,7 +9,7 @@ struct Hooklog: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, AppendCommand.self,
             GroupsCommand.self, SubscriptionsCommand.self, CursorsCommand.self, EventsCommand.self, WebhooksCommand.self,
-            VerifyCommand.self, DumpCommand.self, ApiKeysCommand.self,
+            CompactCommand.self, VerifyCommand.self, DumpCommand.self, ApiKeysCommand.self,
         ]
     )
 }

@@ -84,7 +84,7 @@ struct APIError: HTTPResponseError, CustomStringConvertible {
         let status: HTTPResponse.Status
         switch error.code {
         case .unknownTopicOrPartition: status = .notFound
-        case .topicAlreadyExists: status = .conflict
+        case .topicAlreadyExists, .compactionInProgress: status = .conflict
         case .invalidTopic, .invalidConfig, .invalidRecord, .corruptMessage: status = .badRequest
         case .messageTooLarge: status = .contentTooLarge
         case .offsetOutOfRange: status = .badRequest

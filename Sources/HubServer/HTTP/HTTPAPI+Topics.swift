@@ -25,6 +25,8 @@ extension HTTPAPI {
         var endOffset: Int64
         var sizeBytes: Int
         var segments: Int
+        /// Compacted topics: the share of the cleanable bytes not yet compacted.
+        var dirtyRatio: Double?
     }
 
     struct TopicDetail: Encodable {
@@ -82,7 +84,8 @@ extension HTTPAPI {
             partitions.append(
                 PartitionDetail(
                     partition: partition, startOffset: info.logStartOffset, endOffset: info.highWatermark,
-                    sizeBytes: info.sizeInBytes, segments: info.segments.count))
+                    sizeBytes: info.sizeInBytes, segments: info.segments.count,
+                    dirtyRatio: info.compacted ? info.dirtyRatio : nil))
         }
         let config = logs.config(of: metadata.name) ?? LogConfig()
         return TopicDetail(

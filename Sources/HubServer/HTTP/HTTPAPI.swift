@@ -30,6 +30,8 @@ struct HTTPAPI: Sendable {
     let cursors: SubscriptionCursors
     /// Delivers webhooks; nil when the server runs without one.
     let dispatcher: Dispatcher?
+    /// Compacts and applies retention in the background; compacts on request.
+    let cleaner: LogCleaner
     let offsets: CommittedOffsets
     let groups: GroupCoordinator
     let keys: ApiKeyStore?

@@ -92,6 +92,23 @@ public final class HubMetrics: Sendable {
         ).set(Double(stats.deadLettered))
     }
 
+    /// The background cleaner's counters (totals since start, exported as gauges of totals).
+    func recordCleaner(_ cleaner: LogCleaner.Metrics) {
+        let values: [(String, String, Double)] = [
+            ("cleaner_compaction_runs", "Compaction passes run.", Double(cleaner.compactionRuns)),
+            ("cleaner_compaction_failures", "Compaction passes that failed.", Double(cleaner.compactionFailures)),
+            ("cleaner_scanned_bytes", "Bytes the cleaner read.", Double(cleaner.bytesScanned)),
+            ("cleaner_written_bytes", "Bytes the cleaner wrote.", Double(cleaner.bytesWritten)),
+            ("cleaner_reclaimed_bytes", "Bytes compaction freed.", Double(cleaner.bytesReclaimed)),
+            ("cleaner_tombstones_dropped", "Tombstones dropped past delete.retention.ms.", Double(cleaner.tombstonesDropped)),
+            ("retention_runs", "Retention passes run.", Double(cleaner.retentionRuns)),
+            ("retention_segments_deleted", "Segments deleted by retention.", Double(cleaner.segmentsDeleted)),
+        ]
+        for (name, help, value) in values {
+            registry.makeGauge(descriptor: Self.name(name, "", help), labels: []).set(value)
+        }
+    }
+
     /// Refreshes the gauges that are read rather than counted, then renders the text format.
     func render(logs: LogManager, subscriptions: SubscriptionRegistry) -> [UInt8] {
         var byState: [Subscription.State: Int] = [:]

@@ -20,6 +20,23 @@ public enum LZ4Codec {
         return output
     }
 
+    /// Compresses `input` into one LZ4 frame with independent blocks, into `output` (replaced;
+    /// its allocation is reused).
+    public static func compress(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(LogStoreError) {
+        var prefs = LZ4F_preferences_t()
+        prefs.frameInfo.blockMode = LZ4F_blockIndependent
+        prefs.frameInfo.blockSizeID = LZ4F_max64KB
+        let bound = LZ4F_compressFrameBound(input.count, &prefs)
+        if output.count < bound { output.append(contentsOf: repeatElement(0, count: bound - output.count)) }
+        let written = output.withUnsafeMutableBytes { out in
+            LZ4F_compressFrame(out.baseAddress, bound, input.baseAddress, input.count, &prefs)
+        }
+        if LZ4F_isError(written) != 0 {
+            throw LogStoreError(.io, "LZ4 compression failed: \(String(cString: LZ4F_getErrorName(written)))")
+        }
+        output.removeLast(output.count - written)
+    }
+
     /// Decompresses one or more concatenated LZ4 frames into `output` (cleared first).
     /// - Parameter limit: refuse output larger than this (a guard against decompression bombs).
     /// - Throws: `corruptMessage` when the input is not a complete, valid LZ4 frame.

@@ -9,6 +9,8 @@ import NIOCore
 final class Segment: @unchecked Sendable {
     let baseOffset: Int64
     let directory: String
+    /// Appended to every file name: empty for a live segment, `.cleaned` for the cleaner's output.
+    let suffix: String
     let log: any FileHandle
     let offsetIndex: OffsetIndex
     let timeIndex: TimeIndex
@@ -32,25 +34,30 @@ final class Segment: @unchecked Sendable {
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
     }
 
-    var logPath: String { Path.join(directory, Self.fileName(baseOffset, ".log")) }
-    var indexPath: String { Path.join(directory, Self.fileName(baseOffset, ".index")) }
-    var timeIndexPath: String { Path.join(directory, Self.fileName(baseOffset, ".timeindex")) }
+    var logPath: String { Path.join(directory, Self.fileName(baseOffset, ".log") + suffix) }
+    var indexPath: String { Path.join(directory, Self.fileName(baseOffset, ".index") + suffix) }
+    var timeIndexPath: String { Path.join(directory, Self.fileName(baseOffset, ".timeindex") + suffix) }
 
     /// Opens the segment at `baseOffset` in `directory`, creating its files if missing. The caller
     /// then either trusts the files (``restoreFromIndexes()``) or ``recover(truncate:)``s them.
     /// - Parameter active: preallocate the indexes for appends; a sealed segment maps only what
     ///   its index files hold.
-    init(fileSystem: any FileSystem, directory: String, baseOffset: Int64, config: LogConfig, active: Bool) throws {
+    /// - Parameter suffix: appended to the file names (the cleaner writes `.cleaned` segments).
+    init(
+        fileSystem: any FileSystem, directory: String, baseOffset: Int64, config: LogConfig, active: Bool,
+        suffix: String = ""
+    ) throws {
         self.fileSystem = fileSystem
         self.directory = directory
         self.baseOffset = baseOffset
+        self.suffix = suffix
         self.log = try fileSystem.openFile(
-            Path.join(directory, Self.fileName(baseOffset, ".log")), create: true)
+            Path.join(directory, Self.fileName(baseOffset, ".log") + suffix), create: true)
         self.offsetIndex = try OffsetIndex(
-            fileSystem: fileSystem, path: Path.join(directory, Self.fileName(baseOffset, ".index")),
+            fileSystem: fileSystem, path: Path.join(directory, Self.fileName(baseOffset, ".index") + suffix),
             baseOffset: baseOffset, maxBytes: active ? config.segmentIndexBytes : 0)
         self.timeIndex = try TimeIndex(
-            fileSystem: fileSystem, path: Path.join(directory, Self.fileName(baseOffset, ".timeindex")),
+            fileSystem: fileSystem, path: Path.join(directory, Self.fileName(baseOffset, ".timeindex") + suffix),
             baseOffset: baseOffset, maxBytes: active ? config.segmentIndexBytes : 0)
         self.size = Int(try log.size())
         self.readableSize = size
@@ -127,9 +134,11 @@ final class Segment: @unchecked Sendable {
     /// truncating) when they do not look consistent with the log.
     /// - Parameter truncateOnFailure: when the indexes do not fit and the re-read finds a bad
     ///   batch, cut it off (for the segment that will take appends).
-    func restoreFromIndexes(config: LogConfig, truncateOnFailure: Bool) throws {
+    /// - Parameter rebuild: rebuild the indexes from the log whatever they hold (after a
+    ///   compaction swap finished by recovery).
+    func restoreFromIndexes(config: LogConfig, truncateOnFailure: Bool, rebuild: Bool = false) throws {
         guard size > 0 else { return }
-        if !offsetIndex.isConsistent(logSize: size) || !timeIndex.isConsistent() {
+        if rebuild || !offsetIndex.isConsistent(logSize: size) || !timeIndex.isConsistent() {
             try unseal(config: config)
             _ = try recover(truncate: truncateOnFailure, config: config)
             try seal()

@@ -104,6 +104,129 @@ public struct LogVerifier {
         return end ?? previousEnd
     }
 
+    // MARK: - Repair
+
+    /// What ``repair(dataDirectory:topic:)`` changed.
+    public struct RepairReport: Sendable {
+        /// A partition cut at its first bad batch.
+        public struct Truncation: Sendable, Hashable, CustomStringConvertible {
+            public var file: String
+            public var position: Int
+            public var reason: String
+            /// Bytes cut from that file plus the bytes of the later segments deleted.
+            public var bytesDropped: Int
+            /// The first offset no longer in the log (the bad batch's, when its header is readable;
+            /// otherwise the end of the last good batch).
+            public var firstOffsetDropped: Int64?
+            public var segmentsDeleted: [String]
+            public var description: String {
+                "\(file) cut at byte \(position) (\(reason)): \(bytesDropped) bytes dropped"
+                    + (firstOffsetDropped.map { ", offsets from \($0) on" } ?? "")
+                    + (segmentsDeleted.isEmpty ? "" : ", later segments deleted: \(segmentsDeleted.joined(separator: ", "))")
+            }
+        }
+        public var partitions = 0
+        public var truncations: [Truncation] = []
+        /// Segments (their .log paths) whose .index and .timeindex were rebuilt.
+        public var indexesRebuilt: [String] = []
+        /// Interrupted compaction swaps finished (their directories).
+        public var swapsFinished: [String] = []
+        public var changedAnything: Bool { !truncations.isEmpty || !indexesRebuilt.isEmpty || !swapsFinished.isEmpty }
+    }
+
+    /// Repairs every partition of a stopped hub's data directory (only `topic`'s when given):
+    /// finishes or rolls back an interrupted compaction swap, truncates each partition at its
+    /// first bad batch (deleting later segments), and rebuilds every index that does not match
+    /// its log. Takes the data directory's lock for the duration.
+    /// - Throws: `dataDirectoryLocked` while a hub (or another tool) holds the directory.
+    public func repair(dataDirectory: String, topic: String? = nil) throws -> RepairReport {
+        let lock = try fileSystem.lockFile(Path.join(dataDirectory, LogManager.lockName))
+        defer { withExtendedLifetime(lock) {} }
+        var report = RepairReport()
+        for name in try fileSystem.contentsOfDirectory(dataDirectory) {
+            let path = Path.join(dataDirectory, name)
+            guard fileSystem.isDirectory(path), let dash = name.lastIndex(of: "-"),
+                Int(name[name.index(after: dash)...]) != nil, !name.hasPrefix(".")
+            else { continue }
+            if let topic, String(name[..<dash]) != topic { continue }
+            report.partitions += 1
+            try repairPartition(path, into: &report)
+        }
+        if report.changedAnything {
+            // The next open must not trust what the hub knew before: run recovery.
+            try fileSystem.removeFile(Path.join(dataDirectory, LogManager.cleanShutdownMarker))
+            try fileSystem.syncDirectory(dataDirectory)
+        }
+        return report
+    }
+
+    private func repairPartition(_ directory: String, into report: inout RepairReport) throws {
+        let rebuild = try SegmentSwap.recover(directory: directory, fileSystem: fileSystem) { _ in }
+        if !rebuild.isEmpty { report.swapsFinished.append(directory) }
+        let bases = try fileSystem.contentsOfDirectory(directory)
+            .filter { $0.hasSuffix(".log") && $0.count == 24 }
+            .compactMap { Int64($0.dropLast(4)) }
+            .sorted()
+        var previousEnd: Int64?
+        var config = LogConfig()
+        config.segmentIndexBytes = 10 << 20
+        for (i, base) in bases.enumerated() {
+            let logPath = Path.join(directory, Segment.fileName(base, ".log"))
+            var segmentReport = Report()
+            let end = try verifySegment(
+                directory: directory, baseOffset: base, previousEnd: previousEnd, into: &segmentReport)
+            let bad = segmentReport.problems.filter { $0.file == logPath && $0.position != nil }
+                .min { $0.position! < $1.position! }
+            let indexBad = segmentReport.problems.contains { $0.file != logPath }
+            if let bad, let position = bad.position {
+                let handle = try fileSystem.openFile(logPath, create: false)
+                var dropped = Int(try handle.size()) - position
+                var firstDropped: Int64? = end
+                if let header = try? handle.readExactly(count: RecordBatchHeader.size, at: Int64(position)).withUnsafeBytes({
+                    RecordBatchHeader(parsing: $0)
+                }), header.magic == 2 {
+                    firstDropped = header.baseOffset
+                }
+                try handle.truncate(to: Int64(position))
+                try handle.sync()
+                var deleted: [String] = []
+                for later in bases[(i + 1)...] {
+                    let laterLog = Path.join(directory, Segment.fileName(later, ".log"))
+                    dropped += Int((try? fileSystem.openFile(laterLog, create: false).size()) ?? 0)
+                    for suffix in [".log", ".index", ".timeindex"] {
+                        try fileSystem.removeFile(Path.join(directory, Segment.fileName(later, suffix)))
+                    }
+                    deleted.append(laterLog)
+                }
+                try fileSystem.syncDirectory(directory)
+                report.truncations.append(
+                    RepairReport.Truncation(
+                        file: logPath, position: position, reason: bad.message, bytesDropped: dropped,
+                        firstOffsetDropped: firstDropped, segmentsDeleted: deleted))
+                try rebuildIndexes(directory: directory, base: base, config: config, minimumOffset: previousEnd)
+                report.indexesRebuilt.append(logPath)
+                return
+            }
+            if indexBad || rebuild.contains(base) {
+                try rebuildIndexes(directory: directory, base: base, config: config, minimumOffset: previousEnd)
+                report.indexesRebuilt.append(logPath)
+            }
+            previousEnd = end
+        }
+    }
+
+    /// Rewrites a segment's two indexes from its log (the segment's bytes must all be valid).
+    private func rebuildIndexes(directory: String, base: Int64, config: LogConfig, minimumOffset: Int64?) throws {
+        for suffix in [".index", ".timeindex"] {
+            try fileSystem.removeFile(Path.join(directory, Segment.fileName(base, suffix)))
+        }
+        let segment = try Segment(
+            fileSystem: fileSystem, directory: directory, baseOffset: base, config: config, active: true)
+        _ = try segment.recover(truncate: false, config: config, minimumOffset: minimumOffset)
+        try segment.seal()
+        try fileSystem.syncDirectory(directory)
+    }
+
     private func readEntries(_ path: String, entrySize: Int, into report: inout Report) throws -> [UInt8]? {
         guard fileSystem.fileExists(path) else {
             report.problems.append(Problem(file: path, position: nil, message: "index file is missing"))
@@ -129,8 +252,9 @@ public struct LogVerifier {
                 let at = i * OffsetIndex.entrySize
                 let offset = baseOffset + Int64(UInt32(bitPattern: raw.int32(at: at)))
                 let position = Int(UInt32(bitPattern: raw.int32(at: at + 4)))
-                // A preallocated index of an active segment ends in zero entries after a crash.
-                if offset == baseOffset && position == 0 && i > 0 { break }
+                // A preallocated index of an active segment ends in zero entries after a crash
+                // (a real entry never has position 0: the first batch is never indexed).
+                if offset == baseOffset && position == 0 { break }
                 if offset <= previous.0 || position <= previous.1 {
                     report.problems.append(
                         Problem(file: path, position: at, message: "entry \(i) (\(offset), \(position)) does not grow"))
@@ -162,7 +286,9 @@ public struct LogVerifier {
                 let at = i * TimeIndex.entrySize
                 let timestamp = raw.int64(at: at)
                 let offset = baseOffset + Int64(UInt32(bitPattern: raw.int32(at: at + 8)))
-                if timestamp == 0 && offset == baseOffset && i > 0 { break }
+                if timestamp == 0 && offset == baseOffset && (i > 0 || maxTimestampUpTo.first?.maxTimestamp != 0) {
+                    break
+                }
                 if timestamp <= previous {
                     report.problems.append(Problem(file: path, position: at, message: "entry \(i) timestamp does not grow"))
                 }
