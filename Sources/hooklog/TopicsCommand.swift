@@ -1,6 +1,8 @@
 import ArgumentParser
+import Foundation
 import HubClient
 import HubProtocol
+import NIOHTTP1
 
 /// `hooklog topics`: lists, creates, describes and deletes topics of a running hub.
 struct TopicsCommand: AsyncParsableCommand {
@@ -66,10 +68,12 @@ struct TopicsCommand: AsyncParsableCommand {
     /// `hooklog topics describe`.
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a topic's id, partitions and configuration.",
+            abstract: "Print a topic's id, partitions (start and end offsets) and configuration.",
             discussion: """
                 The first line has the topic, its id, partition count and the settings that differ from the \
-                defaults (all settings with --all-configs); one line per partition follows.
+                defaults (all settings with --all-configs); one line per partition follows, with its start and \
+                end offsets. With --url (the hub's HTTP API) each partition also shows its size on disk, its \
+                segment count and, for compacted topics, its dirty ratio.
                 """)
 
         @Argument(help: "The topic.")
@@ -79,6 +83,12 @@ struct TopicsCommand: AsyncParsableCommand {
 
         @Flag(help: "List every setting, not only the topic's overrides.")
         var allConfigs = false
+
+        @Option(help: "The hub's HTTP API base URL, for sizes, segments and dirty ratios.")
+        var url: String?
+
+        @Option(help: "API key as ID:SECRET for --url (default: $HOOKLOG_API_KEY).")
+        var apiKey: String?
 
         func run() async throws {
             try await withClient(connection, command: "topics describe") { client in
@@ -90,11 +100,40 @@ struct TopicsCommand: AsyncParsableCommand {
                 let configs = try await client.describeTopicConfigs(name: name)
                     .filter { allConfigs || !$0.isDefault }
                     .map { "\($0.name)=\($0.value ?? "")" }
+                struct Storage: Decodable {
+                    struct Partition: Decodable {
+                        var partition: Int
+                        var sizeBytes: Int
+                        var segments: Int
+                        var dirtyRatio: Double?
+                    }
+                    var partitions: [Partition]
+                }
+                var storage: [Int: Storage.Partition] = [:]
+                if let url {
+                    var arguments = ["--url", url]
+                    if let apiKey { arguments += ["--api-key", apiKey] }
+                    let http = try HTTPOptions.parse(arguments)
+                    let (_, body) = try await http.send(.GET, "/topics/\(pathComponent(name))")
+                    for partition in try SubscriptionsCommand.decode(Storage.self, body).partitions {
+                        storage[partition.partition] = partition
+                    }
+                }
                 var out = "Topic: \(topic.name)\tTopicId: \(topic.id)\tPartitionCount: \(topic.partitions.count)"
                 out += "\tConfigs: \(configs.joined(separator: ","))\n"
                 for partition in topic.partitions {
                     out += "\tTopic: \(topic.name)\tPartition: \(partition.index)\tLeader: \(partition.leader)"
-                    if partition.error != .none { out += "\tError: \(partition.error)" }
+                    if partition.error != .none {
+                        out += "\tError: \(partition.error)\n"
+                        continue
+                    }
+                    let start = try await client.listOffsets(topic: name, partition: partition.index, timestamp: -2)
+                    let end = try await client.listOffsets(topic: name, partition: partition.index, timestamp: -1)
+                    out += "\tStartOffset: \(start.offset)\tEndOffset: \(end.offset)"
+                    if let detail = storage[Int(partition.index)] {
+                        out += "\tSize: \(CompactCommand.bytes(Int64(detail.sizeBytes)))\tSegments: \(detail.segments)"
+                        if let ratio = detail.dirtyRatio { out += String(format: "\tDirtyRatio: %.2f", ratio) }
+                    }
                     out += "\n"
                 }
                 writeToStandardOutput(out)
