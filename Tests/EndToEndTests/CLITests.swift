@@ -176,7 +176,8 @@ import Testing
             #expect(header.hasSuffix("PartitionCount: 2\tConfigs: retention.ms=60000"))
             #expect(
                 described.lines.dropFirst() == [
-                    "\tTopic: alpha\tPartition: 0\tLeader: 0", "\tTopic: alpha\tPartition: 1\tLeader: 0",
+                    "\tTopic: alpha\tPartition: 0\tLeader: 0\tStartOffset: 0\tEndOffset: 0",
+                    "\tTopic: alpha\tPartition: 1\tLeader: 0\tStartOffset: 0\tEndOffset: 0",
                 ])
             let all = try await Self.hooklog(["topics", "describe", "alpha", "--all-configs"] + b)
             #expect(all.lines.first?.contains("max.message.bytes=") == true)
