@@ -79,13 +79,18 @@ final class DeliveryRecorder: Sendable {
 
     /// Stores a copy of an exhausted delivery's event in `__deadletters`; returns once durable.
     func deadLetter(_ delivery: PendingDelivery, subscription: Subscription, error: String) async throws {
-        var headers = delivery.record.headers
+        // A redriven dead letter keeps its original coordinates.
+        let origin = DeliveryWindow.origin(of: delivery)
+        var headers = delivery.record.headers.filter { !$0.key.hasPrefix("hooklog_") }
+        let originalTimestamp = delivery.partition == DeliveryWindow.deadLetterPartition
+            ? DeliveryWindow.header("hooklog_timestamp", of: delivery.record) ?? String(delivery.record.timestamp)
+            : String(delivery.record.timestamp)
         let now = wallClockMilliseconds()
         for (key, value) in [
             ("hooklog_subscription", subscription.id), ("hooklog_topic", subscription.topic),
-            ("hooklog_partition", String(delivery.partition)), ("hooklog_offset", String(delivery.offset)),
+            ("hooklog_partition", String(origin.partition)), ("hooklog_offset", String(origin.offset)),
             ("hooklog_attempts", String(delivery.attempts)), ("hooklog_error", error),
-            ("hooklog_timestamp", String(delivery.record.timestamp)),
+            ("hooklog_timestamp", originalTimestamp),
         ] {
             headers.append(RecordHeader(key: key, value: Array(value.utf8)))
         }

@@ -69,8 +69,15 @@ actor DeliveryWindow {
                 ?? SubscriptionCursor(offset: subscription.startOffsets[partition] ?? 0, updatedAt: 0)
             partitions[partition] = PartitionDeliveries(partition: partition, cursor: cursor)
         }
+        if let redrive = cursors[Self.deadLetterPartition] {
+            partitions[Self.deadLetterPartition] = PartitionDeliveries(partition: Self.deadLetterPartition, cursor: redrive)
+        }
         if subscription.state == .failing { failingSince = wallClockMilliseconds() }
     }
+
+    /// The pseudo-partition of a dead-letter redrive: it reads `__deadletters` (up to the
+    /// redrive's limit) for this subscription's dead letters and delivers them again.
+    static let deadLetterPartition = -1
 
     private static func signer(for subscription: Subscription) throws -> WebhookSigner {
         let secrets = try subscription.signingSecrets(at: Date()).map { try SigningSecret($0) }
@@ -142,12 +149,15 @@ actor DeliveryWindow {
     // MARK: Reading
 
     private func readLoop(partition: Int) async {
-        guard let log = try? context.logs.log(topic: subscription.topic, partition: partition) else { return }
+        let redrive = partition == Self.deadLetterPartition
+        let source = redrive ? context.recorder.deadLetters : try? context.logs.log(topic: subscription.topic, partition: partition)
+        guard let log = source else { return }
         while !Task.isCancelled && !stopped {
             await waitForCapacity(partition: partition)
             if Task.isCancelled || stopped { return }
-            guard let from = partitions[partition]?.nextRead else { return }
-            let highWatermark = log.highWatermark
+            guard let state = partitions[partition], !state.readAll else { return }
+            let from = state.nextRead
+            let highWatermark = min(log.highWatermark, state.limit ?? .max)
             if from >= highWatermark {
                 if from > highWatermark {
                     // The log lost its tail (an unclean shutdown truncated it): resume at its end.
@@ -160,9 +170,14 @@ actor DeliveryWindow {
                 let read = try log.read(from: from, maxBytes: context.settings.readBytes)
                 let records = try read.records.withUnsafeReadableBytes { try RecordBatch.decodeAll($0) }
                 var advanced = false
-                for record in records where record.offset >= from && record.offset < read.highWatermark {
-                    let type = record.headers.first { $0.key == "ce_type" }?.value.map { String(decoding: $0, as: UTF8.self) }
-                    partitions[partition]?.add(record, accepted: subscription.accepts(eventType: type))
+                for record in records where record.offset >= from && record.offset < min(read.highWatermark, highWatermark) {
+                    let accepted: Bool
+                    if redrive {
+                        accepted = Self.header("hooklog_subscription", of: record) == subscription.id
+                    } else {
+                        accepted = subscription.accepts(eventType: Self.header("ce_type", of: record))
+                    }
+                    partitions[partition]?.add(record, accepted: accepted)
                     advanced = true
                 }
                 if !advanced {
@@ -181,6 +196,20 @@ actor DeliveryWindow {
                 try? await Task.sleep(for: .seconds(1))
             }
         }
+    }
+
+    static func header(_ name: String, of record: Record) -> String? {
+        record.headers.first { $0.key == name }?.value.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Where an event came from: its own partition and offset, or for a redriven dead letter
+    /// the coordinates recorded with it.
+    static func origin(of delivery: PendingDelivery) -> (partition: Int, offset: Int64) {
+        guard delivery.partition == deadLetterPartition,
+            let partition = header("hooklog_partition", of: delivery.record).flatMap({ Int($0) }),
+            let offset = header("hooklog_offset", of: delivery.record).flatMap({ Int64($0) })
+        else { return (delivery.partition, delivery.offset) }
+        return (partition, offset)
     }
 
     /// Waits while the partition holds `maxPending` deliveries (or too many bytes).
@@ -275,7 +304,8 @@ actor DeliveryWindow {
                 headers.add(name: "ce-" + header.key.dropFirst(3), value: Self.headerSafe(text))
             }
         }
-        let webhookId = ceId ?? "\(subscription.topic)-\(delivery.partition)-\(delivery.offset)"
+        let origin = Self.origin(of: delivery)
+        let webhookId = ceId ?? "\(subscription.topic)-\(origin.partition)-\(origin.offset)"
         let timestamp = Int64(Date().timeIntervalSince1970)
         for (name, value) in subscription.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
         headers.replaceOrAdd(name: "content-type", value: contentType)
@@ -315,8 +345,9 @@ actor DeliveryWindow {
         }
         let attempt = delivery.attempts + 1
         let now = wallClockMilliseconds()
+        let origin = Self.origin(of: delivery)
         var record = DeliveryAttempt(
-            subscriptionId: subscription.id, topic: subscription.topic, partition: partition, offset: offset,
+            subscriptionId: subscription.id, topic: subscription.topic, partition: origin.partition, offset: origin.offset,
             webhookId: webhookId, attempt: attempt, outcome: "delivered", status: response.status, error: response.error,
             durationMs: Double(response.duration.nanoseconds) / 1e6, at: now)
         if delivered {

@@ -143,6 +143,31 @@ public final class Dispatcher: Sendable {
         await open(subscription)
     }
 
+    /// Delivers the subscription's dead letters again: those recorded since the last redrive
+    /// (all of them the first time), up to now. Redriven ones that fail again are dead-lettered
+    /// again (with their original coordinates), and a later redrive covers them.
+    /// - Returns: the range of `__deadletters` offsets the redrive covers.
+    public func redrive(subscription id: String) async throws -> Range<Int64> {
+        guard let subscription = context.registry.subscription(id: id) else {
+            throw DispatcherError(.subscriptionNotFound, "no subscription \(id)")
+        }
+        let window = windows.withLock { $0.removeValue(forKey: id) }
+        let live = await window?.stop()
+        var current = live ?? cursors.cursors(subscription: id)
+        let deadLetters = context.recorder.deadLetters
+        let previous = current[DeliveryWindow.deadLetterPartition]
+        let start = max(previous?.offset ?? deadLetters.logStartOffset, deadLetters.logStartOffset)
+        let end = deadLetters.highWatermark
+        var cursor = previous ?? SubscriptionCursor(offset: start, updatedAt: 0)
+        if cursor.offset < start { cursor = SubscriptionCursor(offset: start, updatedAt: 0) }
+        cursor.limit = end
+        cursor.updatedAt = wallClockMilliseconds()
+        current[DeliveryWindow.deadLetterPartition] = cursor
+        try await cursors.commit(subscription: id, topic: subscription.topic, current)
+        await open(subscription)
+        return start..<end
+    }
+
     // MARK: Windows
 
     private func apply(_ change: SubscriptionChange) async {

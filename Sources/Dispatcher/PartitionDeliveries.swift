@@ -19,6 +19,8 @@ struct PendingDelivery: Sendable {
 /// Pure state, no I/O (the ``DeliveryWindow`` drives it).
 struct PartitionDeliveries: Sendable {
     let partition: Int
+    /// Where reading stops, for a range with an end (a dead-letter redrive).
+    let limit: Int64?
     /// The next offset to read from the log.
     private(set) var nextRead: Int64
     /// Unfinished deliveries by offset, and their offsets in increasing order.
@@ -34,10 +36,14 @@ struct PartitionDeliveries: Sendable {
     /// Starts at `cursor` (a committed one, or a fresh start offset).
     init(partition: Int, cursor: SubscriptionCursor) {
         self.partition = partition
+        limit = cursor.limit
         nextRead = cursor.offset
         restoredEnd = cursor.end ?? cursor.offset
         restored = Dictionary(cursor.pending.map { ($0.offset, $0) }, uniquingKeysWith: { a, _ in a })
     }
+
+    /// Whether everything up to the limit has been read.
+    var readAll: Bool { limit.map { nextRead >= $0 } ?? false }
 
     /// The lowest unfinished offset (the cursor to commit).
     var cursor: Int64 { order.first ?? nextRead }
@@ -152,7 +158,7 @@ struct PartitionDeliveries: Sendable {
             retries += restored.values.filter { $0.offset >= nextRead }.sorted { $0.offset < $1.offset }
         }
         let offset = min(cursor, retries.first?.offset ?? cursor)
-        return SubscriptionCursor(offset: offset, end: end, pending: retries, updatedAt: now)
+        return SubscriptionCursor(offset: offset, end: end, pending: retries, limit: limit, updatedAt: now)
     }
 
     private func binarySearch(_ offset: Int64) -> Int? {

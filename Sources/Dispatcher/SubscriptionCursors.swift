@@ -29,13 +29,18 @@ public struct SubscriptionCursor: Sendable, Codable, Hashable {
     public var end: Int64?
     /// The unfinished deliveries in `offset..<end`.
     public var pending: [PendingRetry]
+    /// Where reading stops (a dead-letter redrive covers a fixed range); nil = tail the log.
+    public var limit: Int64?
     /// Milliseconds since the epoch.
     public var updatedAt: Int64
 
-    public init(offset: Int64, end: Int64? = nil, pending: [PendingRetry] = [], updatedAt: Int64) {
+    public init(
+        offset: Int64, end: Int64? = nil, pending: [PendingRetry] = [], limit: Int64? = nil, updatedAt: Int64
+    ) {
         self.offset = offset
         self.end = end
         self.pending = pending
+        self.limit = limit
         self.updatedAt = updatedAt
     }
 }

@@ -54,6 +54,30 @@ extension HTTPAPI {
             let limit = try Self.limit(request)
             return try Self.json(["deadLetters": try deadLetters(of: id, limit: limit)])
         }
+        router.route(.post, "/subscriptions/:id/dead-letters/redrive", in: routes) { _, context in
+            try context.require(.subscribe)
+            let id = try Self.parameter("id", context)
+            guard subscriptions.subscription(id: id) != nil else { throw APIError.notFound("no subscription \(id)") }
+            guard let dispatcher else {
+                throw APIError(.serviceUnavailable, "dispatch_disabled", "this server runs without a Dispatcher (--no-dispatch)")
+            }
+            let range = try await dispatcher.redrive(subscription: id)
+            var count = 0
+            if let log = try? logs.log(topic: Dispatcher.deadLettersTopic, partition: 0), !range.isEmpty {
+                try log.forEachRecord(from: range.lowerBound) { record in
+                    guard record.offset < range.upperBound else { return }
+                    if record.headers.contains(where: { $0.key == "hooklog_subscription" && $0.value == Array(id.utf8) }) {
+                        count += 1
+                    }
+                }
+            }
+            struct Redrive: Encodable {
+                var deadLetters: Int
+                var fromId: Int64
+                var toId: Int64
+            }
+            return try Self.json(Redrive(deadLetters: count, fromId: range.lowerBound, toId: range.upperBound), status: .accepted)
+        }
         router.route(.post, "/subscriptions/:id/resume", in: routes) { _, context in
             try context.require(.subscribe)
             let id = try Self.parameter("id", context)
