@@ -417,6 +417,11 @@ actor DeliveryWindow {
     }
 
     private func changeState(to state: Subscription.State, reason: String?, event: String) async {
+        // Decided now, before the registry write is awaited: other completions that run in the
+        // meantime see the new state and do not announce the same change again.
+        guard subscription.state != state else { return }
+        subscription.state = state
+        subscription.stateReason = reason
         do {
             let updated = try await context.registry.update(id: subscription.id) { subscription in
                 subscription.state = state
