@@ -221,6 +221,8 @@ public final class Dispatcher: Sendable {
         for window in windows.withLock({ Array($0.values) }) {
             guard let changed = await window.cursorsIfChanged() else { continue }
             let subscription = await window.subscription
+            // Deleted meanwhile: its cursors were tombstoned and must not come back.
+            guard context.registry.subscription(id: subscription.id) != nil else { continue }
             do {
                 try await cursors.commit(subscription: subscription.id, topic: subscription.topic, changed)
             } catch {
