@@ -49,6 +49,8 @@ actor DeliveryWindow {
     private var timerDue: Int64?
     private var capacityWaiters: [CheckedContinuation<Void, Never>] = []
     private var stopped = false
+    /// Stopping: no new reads or attempts; in-flight ones may still finish.
+    private var draining = false
     private var dirty = true
     private var rotation = 0
     private var consecutiveFailures = 0
@@ -93,15 +95,21 @@ actor DeliveryWindow {
         }
     }
 
-    /// Stops reading and delivering; in-flight attempts are abandoned (they are retried after a
-    /// restart, as the cursor was never moved past them). Returns the cursors to commit.
-    func stop() async -> [Int: SubscriptionCursor] {
-        stopped = true
+    /// Stops reading and starting deliveries, lets in-flight attempts finish for up to `drain`
+    /// (their outcomes count), then abandons the rest (they are retried after a restart, as the
+    /// cursor was never moved past them). Returns the cursors to commit.
+    func stop(drain: Duration = .zero) async -> [Int: SubscriptionCursor] {
+        draining = true
         for reader in readers { reader.cancel() }
         timer?.cancel()
-        for task in attempts.values { task.cancel() }
         for waiter in capacityWaiters { waiter.resume() }
         capacityWaiters.removeAll()
+        let deadline = ContinuousClock.now + drain
+        while !attempts.isEmpty && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        stopped = true
+        for task in attempts.values { task.cancel() }
         for reader in readers { await reader.value }
         while let (id, task) = attempts.first {
             await task.value
@@ -152,9 +160,9 @@ actor DeliveryWindow {
         let redrive = partition == Self.deadLetterPartition
         let source = redrive ? context.recorder.deadLetters : try? context.logs.log(topic: subscription.topic, partition: partition)
         guard let log = source else { return }
-        while !Task.isCancelled && !stopped {
+        while !Task.isCancelled && !stopped && !draining {
             await waitForCapacity(partition: partition)
-            if Task.isCancelled || stopped { return }
+            if Task.isCancelled || stopped || draining { return }
             guard let state = partitions[partition], !state.readAll else { return }
             let from = state.nextRead
             let highWatermark = min(log.highWatermark, state.limit ?? .max)
@@ -214,7 +222,7 @@ actor DeliveryWindow {
 
     /// Waits while the partition holds `maxPending` deliveries (or too many bytes).
     private func waitForCapacity(partition: Int) async {
-        while !stopped, let state = partitions[partition],
+        while !stopped, !draining, let state = partitions[partition],
             state.pending.count >= context.settings.maxPending || state.pendingBytes >= context.settings.maxPendingBytes
         {
             await withCheckedContinuation { capacityWaiters.append($0) }
@@ -225,7 +233,8 @@ actor DeliveryWindow {
 
     /// Starts every delivery that may start now, and arms the timer for the next due retry.
     private func schedule() {
-        guard !stopped, subscription.state == .active || subscription.state == .failing, let callback else { return }
+        guard !stopped, !draining, subscription.state == .active || subscription.state == .failing, let callback
+        else { return }
         let failing = subscription.state == .failing
         let limit = failing ? 1 : subscription.maxInFlight
         let now = wallClockMilliseconds()

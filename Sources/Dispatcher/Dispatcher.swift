@@ -37,6 +37,10 @@ public final class Dispatcher: Sendable {
         /// Connect and total timeouts of one attempt.
         public var connectTimeout: Duration = .seconds(5)
         public var requestTimeout: Duration = .seconds(30)
+        /// How long in-flight requests may finish when a subscription is paused or disabled
+        /// (their outcomes count), and when the server shuts down.
+        public var pauseDrain: Duration = .seconds(30)
+        public var shutdownDrain: Duration = .seconds(5)
         /// Called after every attempt with its outcome (`delivered`, `retrying`, `deadLettered`,
         /// `disabled`) and duration, for metrics.
         public var onAttempt: (@Sendable (_ outcome: String, _ duration: Duration) -> Void)?
@@ -60,6 +64,9 @@ public final class Dispatcher: Sendable {
     private let context: DispatchContext
     private let cursors: SubscriptionCursors
     private let windows = Mutex<[String: DeliveryWindow]>([:])
+    /// Windows of paused or disabled subscriptions letting their requests finish; a window for
+    /// the same subscription opens only after its predecessor closed.
+    private let closing = Mutex<[String: Task<Void, Never>]>([:])
     private let changes: AsyncStream<SubscriptionChange>.Continuation
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let changeStream: AsyncStream<SubscriptionChange>
@@ -119,7 +126,11 @@ public final class Dispatcher: Sendable {
             defer { windows.removeAll() }
             return Array(windows.values)
         }
-        for window in all { await close(window) }
+        let drain = context.settings.shutdownDrain
+        await withTaskGroup(of: Void.self) { group in
+            for window in all { group.addTask { await self.close(window, drain: drain) } }
+        }
+        for task in closing.withLock({ Array($0.values) }) { await task.value }
         await context.recorder.flush()
         await context.client.shutdown()
     }
@@ -134,7 +145,7 @@ public final class Dispatcher: Sendable {
     /// their cursors), restarting its window so events from there are delivered again.
     public func replay(subscription id: String, offsets: [Int: Int64]) async throws {
         let window = windows.withLock { $0.removeValue(forKey: id) }
-        let live = await window?.stop()
+        let live = await window?.stop(drain: .seconds(1))
         guard let subscription = context.registry.subscription(id: id) else { return }
         let now = wallClockMilliseconds()
         var current = live ?? cursors.cursors(subscription: id)
@@ -152,7 +163,7 @@ public final class Dispatcher: Sendable {
             throw DispatcherError(.subscriptionNotFound, "no subscription \(id)")
         }
         let window = windows.withLock { $0.removeValue(forKey: id) }
-        let live = await window?.stop()
+        let live = await window?.stop(drain: .seconds(1))
         var current = live ?? cursors.cursors(subscription: id)
         let deadLetters = context.recorder.deadLetters
         let previous = current[DeliveryWindow.deadLetterPartition]
@@ -181,7 +192,9 @@ public final class Dispatcher: Sendable {
                 await window.update(after)
             } else if let window {
                 windows.withLock { _ = $0.removeValue(forKey: after.id) }
-                await close(window)
+                let drain = context.settings.pauseDrain
+                let task = Task { await self.close(window, drain: drain) }
+                closing.withLock { $0[after.id] = task }
             } else if runs {
                 await open(after)
             }
@@ -192,6 +205,7 @@ public final class Dispatcher: Sendable {
     }
 
     private func open(_ subscription: Subscription) async {
+        if let previous = closing.withLock({ $0.removeValue(forKey: subscription.id) }) { await previous.value }
         guard subscription.state == .active || subscription.state == .failing,
             windows.withLock({ $0[subscription.id] == nil })
         else { return }
@@ -206,8 +220,8 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    private func close(_ window: DeliveryWindow) async {
-        let final = await window.stop()
+    private func close(_ window: DeliveryWindow, drain: Duration) async {
+        let final = await window.stop(drain: drain)
         let subscription = await window.subscription
         guard context.registry.subscription(id: subscription.id) != nil else { return }
         do {
