@@ -194,6 +194,11 @@ actor DeliveryWindow {
                 }
                 dirty = true
                 schedule()
+            } catch let error as LogStoreError where error.code == .closed {
+                // The topic was deleted (or the hub is closing): nothing more to read.
+                context.logger.info(
+                    "dispatcher stops reading a closed log", metadata: ["partition": "\(subscription.topic)-\(partition)"])
+                return
             } catch let error as LogStoreError where error.code == .offsetOutOfRange {
                 // Retention deleted what the cursor pointed at: those events are gone.
                 partitions[partition]?.skip(to: log.logStartOffset)
