@@ -166,15 +166,17 @@ actor DeliveryWindow {
             guard let state = partitions[partition], !state.readAll else { return }
             let from = state.nextRead
             let highWatermark = min(log.highWatermark, state.limit ?? .max)
-            if from >= highWatermark {
-                if from > highWatermark {
-                    // The log lost its tail (an unclean shutdown truncated it): resume at its end.
-                    partitions[partition]?.skip(to: highWatermark)
-                }
-                await log.waitForHighWatermark(beyond: highWatermark, timeout: .seconds(5))
-                continue
-            }
             do {
+                if from >= highWatermark {
+                    if from > highWatermark {
+                        // The log lost its tail (an unclean shutdown truncated it): resume at its end.
+                        partitions[partition]?.skip(to: highWatermark)
+                    }
+                    // Throws `closed` for a deleted topic (the wait below would return at once).
+                    _ = try log.read(from: highWatermark, maxBytes: 1)
+                    await log.waitForHighWatermark(beyond: highWatermark, timeout: .seconds(5))
+                    continue
+                }
                 let read = try log.read(from: from, maxBytes: context.settings.readBytes)
                 let records = try read.records.withUnsafeReadableBytes { try RecordBatch.decodeAll($0) }
                 var advanced = false
