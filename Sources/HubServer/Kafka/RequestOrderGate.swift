@@ -13,6 +13,8 @@ final class RequestOrderGate: Sendable {
 
     /// Returns once every earlier request has passed the gate.
     func wait(for sequence: Int) async {
+        // Usually it is this request's turn already: no suspension at all.
+        if state.withLock({ $0.next == sequence }) { return }
         await withCheckedContinuation { continuation in
             let ready = state.withLock { state -> Bool in
                 if state.next == sequence { return true }
