@@ -21,8 +21,9 @@ public final class Dispatcher: Sendable {
         public var maxPendingBytes = 64 << 20
         /// Bytes per log read.
         public var readBytes = 1 << 20
-        /// How often changed cursors are committed.
-        public var commitInterval: Duration = .seconds(1)
+        /// How often changed cursors (and attempt records) are committed: what a crash can
+        /// deliver twice is what finished since the last commit.
+        public var commitInterval: Duration = .milliseconds(250)
         /// Consecutive failed attempts after which a subscription is `failing`.
         public var failingAfterFailures = 5
         /// How long a subscription may stay `failing` before it is `disabled`.
