@@ -840,7 +840,10 @@ def test_sasl_kafka_python_bad_credentials_are_refused(sasl_hub, clients, compat
         assert metadata is None, f"Metadata before authentication was answered: {metadata}"
         return
     assert any("reason=SASL authentication failed" in line for line in closes), closes
-    unexpected = [e for e in aborts if not isinstance(e, kerrors.SaslAuthenticationFailedError)
+    # RequestTimedOutError: kafka-python's own bootstrap deadline ran out while a retry's
+    # request was in flight (seen on a loaded machine); the server side is checked above.
+    unexpected = [e for e in aborts if not isinstance(e, (kerrors.SaslAuthenticationFailedError,
+                                                          kerrors.RequestTimedOutError))
                   and str(e) != "KafkaConnectionError: socket disconnected"]
     assert not unexpected, f"unexpected connection failures: {unexpected}"
     for error in aborts:
