@@ -122,7 +122,12 @@ let package = Package(
         ),
         .testTarget(
             name: "DispatcherTests",
-            dependencies: ["Dispatcher", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Dispatcher",
+                "LogStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(

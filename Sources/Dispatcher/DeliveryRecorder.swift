@@ -80,10 +80,10 @@ final class DeliveryRecorder: Sendable {
     /// Stores a copy of an exhausted delivery's event in `__deadletters`; returns once durable.
     func deadLetter(_ delivery: PendingDelivery, subscription: Subscription, error: String) async throws {
         // A redriven dead letter keeps its original coordinates.
-        let origin = DeliveryWindow.origin(of: delivery)
+        let origin = WebhookRequest.origin(of: delivery)
         var headers = delivery.record.headers.filter { !$0.key.hasPrefix("hooklog_") }
         let originalTimestamp = delivery.partition == DeliveryWindow.deadLetterPartition
-            ? DeliveryWindow.header("hooklog_timestamp", of: delivery.record) ?? String(delivery.record.timestamp)
+            ? WebhookRequest.header("hooklog_timestamp", of: delivery.record) ?? String(delivery.record.timestamp)
             : String(delivery.record.timestamp)
         let now = wallClockMilliseconds()
         for (key, value) in [

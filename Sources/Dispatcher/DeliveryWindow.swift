@@ -4,33 +4,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// What a delivery window shares with the others: the log, the HTTP client, the per-origin
-/// limits, the recorder, the registry (for state changes) and the settings.
-struct DispatchContext: Sendable {
-    var logs: LogManager
-    var client: CallbackClient
-    var origins: OriginLimiter
-    var recorder: DeliveryRecorder
-    var registry: SubscriptionRegistry
-    var settings: Dispatcher.Configuration
-    var logger: Logger
-}
-
-/// Delivery counts and the last error of one subscription (since the server started).
-public struct DeliveryStats: Sendable, Codable, Hashable {
-    public var delivered = 0
-    public var failedAttempts = 0
-    public var deadLettered = 0
-    public var inFlight = 0
-    public var retriesPending = 0
-    public var lastError: String?
-    /// Milliseconds since the epoch.
-    public var lastErrorAt: Int64?
-    public var lastDeliveredAt: Int64?
-
-    public init() {}
-}
-
 /// One subscription's delivery window over all its partitions: reads from the cursor, tails the
 /// high watermark, filters by event type, and keeps at most `maxInFlight` requests open (one
 /// while the subscription is failing), in the order the subscription asks for. Finished
@@ -183,9 +156,9 @@ actor DeliveryWindow {
                 for record in records where record.offset >= from && record.offset < min(read.highWatermark, highWatermark) {
                     let accepted: Bool
                     if redrive {
-                        accepted = Self.header("hooklog_subscription", of: record) == subscription.id
+                        accepted = WebhookRequest.header("hooklog_subscription", of: record) == subscription.id
                     } else {
-                        accepted = subscription.accepts(eventType: Self.header("ce_type", of: record))
+                        accepted = subscription.accepts(eventType: WebhookRequest.header("ce_type", of: record))
                     }
                     partitions[partition]?.add(record, accepted: accepted)
                     advanced = true
@@ -211,20 +184,6 @@ actor DeliveryWindow {
                 try? await Task.sleep(for: .seconds(1))
             }
         }
-    }
-
-    static func header(_ name: String, of record: Record) -> String? {
-        record.headers.first { $0.key == name }?.value.map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    /// Where an event came from: its own partition and offset, or for a redriven dead letter
-    /// the coordinates recorded with it.
-    static func origin(of delivery: PendingDelivery) -> (partition: Int, offset: Int64) {
-        guard delivery.partition == deadLetterPartition,
-            let partition = header("hooklog_partition", of: delivery.record).flatMap({ Int($0) }),
-            let offset = header("hooklog_offset", of: delivery.record).flatMap({ Int64($0) })
-        else { return (delivery.partition, delivery.offset) }
-        return (partition, offset)
     }
 
     /// Waits while the partition holds `maxPending` deliveries (or too many bytes).
@@ -287,7 +246,7 @@ actor DeliveryWindow {
         inFlight += 1
         nextAttemptID += 1
         let id = nextAttemptID
-        let request = makeRequest(delivery)
+        let request = WebhookRequest(delivery, subscription: subscription, signer: signer, now: Date())
         let origin = callback.origin
         let context = self.context
         attempts[id] = Task {
@@ -300,51 +259,6 @@ actor DeliveryWindow {
             }
             await self.complete(id: id, delivery: delivery, webhookId: request.webhookId, response: response)
         }
-    }
-
-    /// The request of one attempt: the record value as the body; Standard Webhooks headers
-    /// computed now; CloudEvents `ce-*` headers; the subscription's own headers.
-    private func makeRequest(_ delivery: PendingDelivery) -> (headers: HTTPHeaders, body: [UInt8], webhookId: String) {
-        let record = delivery.record
-        let body = record.value ?? []
-        var headers = HTTPHeaders()
-        var contentType = "application/json"
-        var ceId: String?
-        for header in record.headers {
-            guard let value = header.value else { continue }
-            let text = String(decoding: value, as: UTF8.self)
-            if header.key == "content-type" {
-                contentType = text
-            } else if header.key.hasPrefix("ce_") {
-                if header.key == "ce_id" { ceId = text }
-                headers.add(name: "ce-" + header.key.dropFirst(3), value: Self.headerSafe(text))
-            }
-        }
-        let origin = Self.origin(of: delivery)
-        let webhookId = ceId ?? "\(subscription.topic)-\(origin.partition)-\(origin.offset)"
-        let timestamp = Int64(Date().timeIntervalSince1970)
-        for (name, value) in subscription.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
-        headers.replaceOrAdd(name: "content-type", value: contentType)
-        headers.replaceOrAdd(name: "user-agent", value: "hooklog")
-        headers.replaceOrAdd(name: WebhookSigner.idHeader, value: webhookId)
-        headers.replaceOrAdd(name: WebhookSigner.timestampHeader, value: String(timestamp))
-        headers.replaceOrAdd(
-            name: WebhookSigner.signatureHeader, value: signer.signature(id: webhookId, timestamp: timestamp, body: body))
-        return (headers, body, webhookId)
-    }
-
-    /// Percent-encodes what a header value cannot carry (the CloudEvents HTTP binding's rule).
-    private static func headerSafe(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 < 0x20 || $0 > 0x7E || $0 == UInt8(ascii: "%") }) else { return text }
-        var result = ""
-        for byte in text.utf8 {
-            if byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "\"") {
-                result += String(format: "%%%02X", byte)
-            } else {
-                result.unicodeScalars.append(Unicode.Scalar(byte))
-            }
-        }
-        return result
     }
 
     private func complete(id: Int, delivery: PendingDelivery, webhookId: String, response: AttemptResponse) async {
@@ -361,7 +275,7 @@ actor DeliveryWindow {
         }
         let attempt = delivery.attempts + 1
         let now = wallClockMilliseconds()
-        let origin = Self.origin(of: delivery)
+        let origin = WebhookRequest.origin(of: delivery)
         var record = DeliveryAttempt(
             subscriptionId: subscription.id, topic: subscription.topic, partition: origin.partition, offset: origin.offset,
             webhookId: webhookId, attempt: attempt, outcome: "delivered", status: response.status, error: response.error,
