@@ -121,9 +121,7 @@ actor DeliveryWindow {
     func currentStats() -> DeliveryStats {
         var stats = self.stats
         stats.inFlight = inFlight
-        stats.retriesPending = partitions.values.reduce(0) { total, state in
-            total + state.pending.values.filter { $0.attempts > 0 && !$0.inFlight }.count
-        }
+        stats.retriesPending = partitions.values.reduce(0) { $0 + $1.waitingCount }
         return stats
     }
 
@@ -223,7 +221,8 @@ actor DeliveryWindow {
     }
 
     private func armTimer(at floor: Int64? = nil) {
-        guard var due = partitions.values.compactMap(\.nextDue).min() ?? floor else { return }
+        let now = wallClockMilliseconds()
+        guard var due = partitions.values.compactMap({ $0.nextDue(after: now) }).min() ?? floor else { return }
         if let floor { due = max(due, floor) }
         if let timerDue, timerDue <= due, timer != nil { return }
         timer?.cancel()

@@ -28,6 +28,9 @@ struct PartitionDeliveries: Sendable {
     private(set) var order: [Int64] = []
     /// Bytes of record values held by `pending`.
     private(set) var pendingBytes = 0
+    /// Deliveries waiting for a retry, and when each is due (kept apart so that finding the
+    /// next due time does not walk every pending delivery).
+    private var waiting: [Int64: Int64] = [:]
     /// From a committed cursor: offsets below this were read before the restart...
     private var restoredEnd: Int64
     /// ...and these of them were still unfinished, with their retry state.
@@ -63,6 +66,7 @@ struct PartitionDeliveries: Sendable {
         guard accepted else { return }
         pending[record.offset] = PendingDelivery(
             record: record, partition: partition, attempts: attempts, nextAttemptAt: nextAttemptAt)
+        if nextAttemptAt > 0 { waiting[record.offset] = nextAttemptAt }
         order.append(record.offset)
         pendingBytes += record.value?.count ?? 0
     }
@@ -110,23 +114,26 @@ struct PartitionDeliveries: Sendable {
         return result
     }
 
-    /// The earliest time a waiting retry becomes due, if any delivery waits.
-    var nextDue: Int64? {
+    /// The earliest time after `now` at which a waiting retry becomes due. (Retries already due
+    /// that could not start wait for capacity or ordering, whose changes schedule anyway.)
+    func nextDue(after now: Int64) -> Int64? {
         var earliest: Int64?
-        for offset in order {
-            guard let delivery = pending[offset], !delivery.inFlight, delivery.nextAttemptAt > 0 else { continue }
-            earliest = min(earliest ?? .max, delivery.nextAttemptAt)
-        }
+        for due in waiting.values where due > now { earliest = min(earliest ?? .max, due) }
         return earliest
     }
 
+    /// Deliveries waiting for their next attempt.
+    var waitingCount: Int { waiting.count }
+
     mutating func markInFlight(_ offset: Int64) -> PendingDelivery? {
         pending[offset]?.inFlight = true
+        waiting.removeValue(forKey: offset)
         return pending[offset]
     }
 
     /// A delivery finished (delivered or dead-lettered): it leaves the window.
     mutating func finish(_ offset: Int64) {
+        waiting.removeValue(forKey: offset)
         guard let removed = pending.removeValue(forKey: offset) else { return }
         pendingBytes -= removed.record.value?.count ?? 0
         if let index = binarySearch(offset) { order.remove(at: index) }
@@ -134,15 +141,18 @@ struct PartitionDeliveries: Sendable {
 
     /// An attempt failed; the delivery waits until `nextAttemptAt`.
     mutating func retry(_ offset: Int64, attempts: Int, nextAttemptAt: Int64, error: String) {
+        guard pending[offset] != nil else { return }
         pending[offset]?.inFlight = false
         pending[offset]?.attempts = attempts
         pending[offset]?.nextAttemptAt = nextAttemptAt
         pending[offset]?.lastError = error
+        waiting[offset] = nextAttemptAt
     }
 
     /// An attempt was abandoned (shutdown, pause): the delivery is due again, attempts unchanged.
     mutating func release(_ offset: Int64) {
         pending[offset]?.inFlight = false
+        if let due = pending[offset]?.nextAttemptAt, due > 0 { waiting[offset] = due }
     }
 
     /// What to commit: the cursor, what was read, and the unfinished deliveries' retry state.

@@ -76,7 +76,9 @@ public final class HubMetrics: Sendable {
     /// Per-subscription delivery gauges: in flight, retries pending, lag, dead letters.
     func recordDeliveries(_ subscription: Subscription, stats: DeliveryStats, lag: Int64) {
         let labels = [("subscription", subscription.id), ("topic", subscription.topic)]
-        registry.makeGauge(descriptor: Self.name("deliveries_in_flight", "", "Webhook requests open."), labels: labels)
+        registry.makeGauge(descriptor: Self.name(
+                "deliveries_in_flight", "", "Attempts started and not finished (open, or waiting for an origin slot)."),
+            labels: labels)
             .set(Double(stats.inFlight))
         registry.makeGauge(
             descriptor: Self.name("delivery_retries_pending", "", "Deliveries waiting for their next attempt."),
