@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // The dispatch benchmark's webhook sink (in-process) and its HTTP clients.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // What every suite shares: prebuilt batches, scratch data directories, the sync-counting
@@ -60,6 +63,30 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // The dispatch benchmark's shared code: the hub started with an HTTP listener and a
+        // callback allowance for loopback, its HTTP API, the Hummingbird sink and the direct
+        // async-http-client load generator.
+        .target(
+            name: "DispatchBenchmarkFixtures",
+            dependencies: [
+                "HubBenchmarkFixtures",
+                "LogBenchmarkFixtures",
+                .product(name: "HubClient", package: "hooklog"),
+                .product(name: "LogStore", package: "hooklog"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: upcoming
+        ),
+        benchmarkTarget(
+            "HubDispatch",
+            extraDependencies: [
+                "DispatchBenchmarkFixtures", "HubBenchmarkFixtures", .product(name: "HubClient", package: "hooklog"),
+            ]),
         benchmarkTarget(
             "HubLoopback",
             extraDependencies: ["HubBenchmarkFixtures", .product(name: "HubClient", package: "hooklog")]),

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: measures this machine's raw disk limits with fio in the benchmarks' own data
-# directory, runs the LogStore and protocol benchmarks (ordo-one/benchmark, release), produces
-# with confluent-kafka against `hooklog serve`, measures loopback TCP with iperf3, then prints
-# each result as a ratio to the matching raw limit and to the issue's targets.
+# directory, runs the LogStore, protocol and dispatch benchmarks (ordo-one/benchmark, release),
+# produces with confluent-kafka against `hooklog serve`, measures loopback TCP with iperf3, then
+# prints each result as a ratio to the matching raw limit and to the issue's targets. The
+# dispatch benchmarks (HubDispatch) bring their own limit: the same webhook sink loaded directly
+# by async-http-client in the same run.
 #
 #   HOOKLOG_BENCH_QUICK=1      small sizes and short runs (a few minutes), for trying it out
 #   HOOKLOG_BENCH_RSS_BYTES=N  log bytes the RSS benchmark appends (default 10 GiB; 1 GiB quick)
@@ -14,9 +16,11 @@
 #   HOOKLOG_BENCH_COMMIT=ID    what machine.txt names as the code measured when the tree is not a
 #                              git work tree (e.g. a `git archive` snapshot)
 #
-# A full run takes about 10 minutes once built (the first build of this package adds several).
+# A full run takes about 12 minutes once built (the first build of this package adds several;
+# HubDispatch alone takes about 1.5 minutes).
 #
-# Any arguments are passed to `swift package benchmark` (e.g. --filter 'Append.*').
+# Any arguments are passed to `swift package benchmark` (e.g. --filter 'Append.*', or
+# --target HubDispatch for the dispatch benchmarks only).
 # Raw output and the summary stay in Benchmarks/.bench-results/ (git-ignored).
 set -euo pipefail
 

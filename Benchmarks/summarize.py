@@ -478,6 +478,7 @@ def main():
     )
     out.append("")
     out.extend(compaction_section(directory, results, buffered))
+    out.extend(dispatch_section(results))
     print("\n".join(out))
 
 
@@ -520,6 +521,90 @@ def compaction_section(directory, results, buffered):
             label, fmt(value), fmt(limit) if limit else "–", limit_label,
             "–" if r is None else "%.0f%%" % (100 * r), verdict(None if r is None else r >= COMPACTION_TARGET)))
     out.append("")
+    return out
+
+
+def dispatch_section(results):
+    """HubDispatch: the Dispatcher's deliveries/s and latency against the sink's own capacity
+    (async-http-client straight to the same sink, as many connections as the hub may have open
+    requests), all from the same run."""
+    direct = {}
+    for name, entry in results.items():
+        if name.startswith("Direct POST to sink") and "connections" in entry:
+            direct[int(entry["connections"])] = entry
+    peaks = [e for n, e in results.items() if n.startswith("Dispatch ") and not n.startswith("Dispatch latency")]
+    latencies = [e for n, e in results.items() if n.startswith("Dispatch latency")]
+    if not (direct or peaks or latencies):
+        return []
+    key = lambda e: (e["subscriptions"], e["max_in_flight"])
+    out = ["## Dispatch to a local HTTP sink", ""]
+    out.append(
+        "`hooklog serve` (release, separate process) delivers 256-byte JSON events of a one-partition "
+        "flush=always topic to an in-process Hummingbird sink on 127.0.0.1 that answers 204 at once. "
+        "Direct: async-http-client posting the same body to the same sink with that many connections "
+        "(its capacity on this machine). Ratio = the hub's deliveries/s ÷ direct requests/s at the same "
+        "concurrency, same run."
+    )
+    out.append("")
+    if direct:
+        out.append("| direct, connections | requests/s | round trip p50 / p99 (ms) | process CPU cores (client + sink) |")
+        out.append("| --- | ---: | ---: | ---: |")
+        for connections in sorted(direct):
+            e = direct[connections]
+            out.append(
+                f"| {connections} | {fmt(e['requests_per_s'])} | {e['round_trip_p50_us'] / 1e3:.2f} / "
+                f"{e['round_trip_p99_us'] / 1e3:.2f} | {e['process_cpu_cores_busy']:.2f} |"
+            )
+        out.append("")
+    if peaks:
+        out.append(
+            "| subscriptions × maxInFlight (origin limit) | open requests at most | deliveries/s | "
+            "hub / sink process CPU cores | direct requests/s, same concurrency | **hooklog / direct** | "
+            "hub delivered / failed attempts |"
+        )
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for e in sorted(peaks, key=key):
+            base = direct.get(int(e["concurrency"]))
+            r = ratio(e["deliveries_per_s"], base["requests_per_s"] if base else None)
+            out.append(
+                f"| {int(e['subscriptions'])} × {int(e['max_in_flight'])} ({int(e['origin_limit'])}) | "
+                f"{int(e['concurrency'])} | {fmt(e['deliveries_per_s'])} | {e['hub_cpu_cores_busy']:.2f} / "
+                f"{e['sink_process_cpu_cores_busy']:.2f} | {fmt(base['requests_per_s']) if base else '–'} | "
+                f"{f'**{r:.0%}**' if r is not None else '–'} | {fmt(e.get('hub_delivered'))} / "
+                f"{fmt(e.get('hub_failedAttempts'))} |"
+            )
+        out.append("")
+        topped = [e for e in peaks if e.get("topped_up_events")]
+        if topped:
+            out.append(
+                "Backlog topped up during the run (the producer shared the CPUs then): "
+                + ", ".join(f"{int(e['subscriptions'])} × {int(e['max_in_flight'])}: {fmt(e['topped_up_events'])} events"
+                            for e in sorted(topped, key=key))
+                + "."
+            )
+            out.append("")
+    if latencies:
+        out.append(
+            "| subscriptions × maxInFlight | load (deliveries/s asked → achieved) | latency p50 / p90 / p99 / p99.9 / max (ms) | "
+            "of which produce ack p50 / p99 (ms) | hub / sink process CPU cores |"
+        )
+        out.append("| --- | ---: | ---: | ---: | ---: |")
+        for e in sorted(latencies, key=key):
+            out.append(
+                f"| {int(e['subscriptions'])} × {int(e['max_in_flight'])} | {fmt(e['target_deliveries_per_s'])} → "
+                f"{fmt(e['deliveries_per_s'])} ({e['load_fraction']:.0%} of {fmt(e['peak_deliveries_per_s'])}) | "
+                f"{e['latency_p50_us'] / 1e3:.2f} / {e['latency_p90_us'] / 1e3:.2f} / **{e['latency_p99_us'] / 1e3:.2f}** / "
+                f"{e['latency_p999_us'] / 1e3:.2f} / {e['latency_max_us'] / 1e3:.1f} | "
+                f"{e['ack_p50_us'] / 1e3:.2f} / {e['ack_p99_us'] / 1e3:.2f} | "
+                f"{e['hub_cpu_cores_busy']:.2f} / {e['sink_process_cpu_cores_busy']:.2f} |"
+            )
+        out.append("")
+        out.append(
+            "Latency: from the producer's send time embedded in each event (CLOCK_MONOTONIC, taken as its batch "
+            "is built, just before `produce`) to the sink's arrival time — produce, fdatasync, the Dispatcher's "
+            "read, the HTTP request. Open loop, one batch per 1 ms tick."
+        )
+        out.append("")
     return out
 
 
