@@ -11,122 +11,38 @@ import Glibc
 import Darwin
 #endif
 
-/// A `hooklog serve` child process (release build, ``HubProcess/executable``) with its Kafka
-/// and HTTP listeners on free loopback ports, the Dispatcher on, and `--callback-allow
-/// 127.0.0.0/8` so subscriptions may call the in-process sink. (``HubProcess`` starts the hub
-/// without the callback allowance, so this is a sibling of it rather than a use.)
-public final class DispatchHub: @unchecked Sendable {
-    // Only started, signalled and waited for (thread-safe in Foundation).
-    private let process: Process
-    public let host: String
-    public let kafkaPort: Int
-    public let httpPort: Int
-    public let dataDirectory: String
-    public let logPath: String
-    public var pid: Int32 { process.processIdentifier }
+/// A `hooklog serve` child process (``HubProcess``) with the Dispatcher on and `--callback-allow
+/// 127.0.0.0/8`, so subscriptions may call the in-process sink, and the few HTTP API calls the
+/// dispatch benchmarks make.
+public final class DispatchHub: Sendable {
+    public let process: HubProcess
+    public var host: String { process.host }
+    public var kafkaPort: Int { process.port }
+    public var httpPort: Int { process.httpPort }
     public var baseURL: String { "http://\(host):\(httpPort)" }
 
-    private init(
-        process: Process, host: String, kafkaPort: Int, httpPort: Int, dataDirectory: String, logPath: String
-    ) {
+    private init(process: HubProcess) {
         self.process = process
-        self.host = host
-        self.kafkaPort = kafkaPort
-        self.httpPort = httpPort
-        self.dataDirectory = dataDirectory
-        self.logPath = logPath
     }
 
-    /// Starts the hub on a new `dataDirectory` with `--flush always` and waits for its ready
-    /// line (`… kafka=HOST:PORT … http=HOST:PORT …`).
+    /// Starts the hub on a new `dataDirectory` with `--flush always`.
     public static func start(
         dataDirectory: String, originConcurrency: Int, settings: BenchmarkSettings = .current
     ) throws -> DispatchHub {
-        let binary = HubProcess.executable
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw DispatchBenchmarkError(
-                "no hooklog executable at \(binary): run `swift build -c release --product hooklog` in Benchmarks/ "
-                    + "or set HOOKLOG_BIN")
-        }
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let logPath = dataDirectory + ".log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        guard let log = Foundation.FileHandle(forWritingAtPath: logPath) else {
-            throw DispatchBenchmarkError("cannot open \(logPath)")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "serve", "--data-dir", dataDirectory, "--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-            "--flush", "always", "--min-free-bytes", String(settings.minFreeBytes), "--log-level", "info",
-            "--callback-allow", "127.0.0.0/8", "--origin-concurrency", String(originConcurrency),
-        ]
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try? log.close()
-        func address(_ key: String, in text: String) -> (host: String, port: Int)? {
-            guard let range = text.range(of: " \(key)=") else { return nil }
-            let value = text[range.upperBound...].prefix { !$0.isWhitespace }
-            guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]) else {
-                return nil
-            }
-            return (String(value[..<colon]), port)
-        }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            if let kafka = address("kafka", in: text), let http = address("http", in: text) {
-                return DispatchHub(
-                    process: process, host: kafka.host, kafkaPort: kafka.port, httpPort: http.port,
-                    dataDirectory: dataDirectory, logPath: logPath)
-            }
-            if !process.isRunning {
-                throw DispatchBenchmarkError("hooklog serve exited (status \(process.terminationStatus)):\n\(text)")
-            }
-            usleep(20_000)
-        }
-        process.terminate()
-        throw DispatchBenchmarkError("hooklog serve did not report its addresses within 60 s; see \(logPath)")
+        DispatchHub(
+            process: try HubProcess.start(
+                dataDirectory: dataDirectory, flush: "always",
+                extraArguments: ["--callback-allow", "127.0.0.0/8", "--origin-concurrency", String(originConcurrency)],
+                settings: settings))
     }
 
-    /// CPU seconds (user + system, all threads) the hub has used, from /proc/PID/stat.
-    public func cpuSeconds() -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return 0 }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    /// CPU seconds (user + system, all threads) the hub has used.
+    public func cpuSeconds() -> Double { process.cpuSeconds() }
 
-    public func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
+    public func residentBytes() -> Int { process.residentBytes() }
 
     /// SIGTERM, wait (the Dispatcher drains open requests for up to 5 s), remove the data.
-    public func stop() async {
-        if process.isRunning { process.terminate() }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while process.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
-        if process.terminationStatus != 0 {
-            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            FileHandle.standardError.write(
-                Data("hooklog serve exited with status \(process.terminationStatus):\n\(text.suffix(4000))\n".utf8))
-        }
-        try? FileManager.default.removeItem(atPath: dataDirectory)
-        try? FileManager.default.removeItem(atPath: logPath)
-    }
+    public func stop() async { await process.stop() }
 
     // MARK: The HTTP API (a few calls, with async-http-client's shared client)
 

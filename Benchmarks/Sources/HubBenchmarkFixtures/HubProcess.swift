@@ -19,15 +19,18 @@ public final class HubProcess: @unchecked Sendable {
     private let process: Process
     public let host: String
     public let port: Int
+    /// The HTTP API's port.
+    public let httpPort: Int
     public let dataDirectory: String
     /// The hub's stderr (its log), in the data directory's parent.
     public let logPath: String
     public var pid: Int32 { process.processIdentifier }
 
-    private init(process: Process, host: String, port: Int, dataDirectory: String, logPath: String) {
+    private init(process: Process, host: String, port: Int, httpPort: Int, dataDirectory: String, logPath: String) {
         self.process = process
         self.host = host
         self.port = port
+        self.httpPort = httpPort
         self.dataDirectory = dataDirectory
         self.logPath = logPath
     }
@@ -40,9 +43,11 @@ public final class HubProcess: @unchecked Sendable {
     }
 
     /// Starts `hooklog serve` on `dataDirectory` (created when missing; an existing one is served
-    /// as it is) with `--flush flush`, and waits until it logs its Kafka address.
+    /// as it is) with `--flush flush` and `extraArguments`, and waits until it logs its Kafka and
+    /// HTTP addresses.
     public static func start(
-        dataDirectory: String, flush: String = "always", settings: BenchmarkSettings = .current
+        dataDirectory: String, flush: String = "always", extraArguments: [String] = [],
+        settings: BenchmarkSettings = .current
     ) throws -> HubProcess {
         let binary = executable
         guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -61,24 +66,28 @@ public final class HubProcess: @unchecked Sendable {
         process.arguments = [
             "serve", "--data-dir", dataDirectory, "--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--flush", flush,
             "--min-free-bytes", String(settings.minFreeBytes), "--log-level", "info",
-        ]
+        ] + extraArguments
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
         try? log.close()
-        // The hub logs `… kafka=127.0.0.1:PORT …` once it listens.
+        // The hub logs `… http=127.0.0.1:PORT kafka=127.0.0.1:PORT …` once it listens.
+        func address(_ key: String, in text: String) -> (host: String, port: Int)? {
+            guard let range = text.range(of: " \(key)=") else { return nil }
+            let value = text[range.upperBound...].prefix { !$0.isWhitespace }
+            guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]) else {
+                return nil
+            }
+            return (String(value[..<colon]), port)
+        }
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            if let range = text.range(of: " kafka=") {
-                let rest = text[range.upperBound...]
-                let address = rest.prefix { !$0.isWhitespace }
-                if let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) {
-                    return HubProcess(
-                        process: process, host: String(address[..<colon]), port: port, dataDirectory: dataDirectory,
-                        logPath: logPath)
-                }
+            if let kafka = address("kafka", in: text), let http = address("http", in: text) {
+                return HubProcess(
+                    process: process, host: kafka.host, port: kafka.port, httpPort: http.port,
+                    dataDirectory: dataDirectory, logPath: logPath)
             }
             if !process.isRunning {
                 throw HubProcessError("hooklog serve exited (status \(process.terminationStatus)):\n\(text)")
