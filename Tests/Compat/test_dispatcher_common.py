@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from conftest import HooklogServer
+from test_http_common import read_partition
 
 LOOPBACK_ALLOWED = ["--callback-allow", "127.0.0.0/8"]
 
@@ -232,42 +233,8 @@ class KRecord:
 
 def read_topic(bootstrap: str, topic: str, partition: int = 0, start: int = 0, timeout: float = 15.0) -> list:
     """Every record of topic-partition from `start` to its high watermark now."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": "dispatcher-tests-" + uuid.uuid4().hex[:8],
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "fetch.max.bytes": 50 << 20,
-        "max.partition.fetch.bytes": 20 << 20,
-        "receive.message.max.bytes": 60 << 20,
-        "topic.metadata.refresh.interval.ms": 1000,
-    })
-    try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        records: list = []
-        if high <= max(start, low):
-            return records
-        consumer.assign([TopicPartition(topic, partition, max(start, low))])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    if records and records[-1].offset >= high - 1:
-                        break
-                    continue
-                raise AssertionError(f"reading {topic}-{partition}: {message.error()}")
-            records.append(KRecord(message.partition(), message.offset(), message.key(), message.value(),
-                                   list(message.headers() or []), message.timestamp()[1]))
-            if message.offset() >= high - 1:
-                break
-        assert records and records[-1].offset >= high - 1, (
-            f"read {len(records)} records of {topic}-{partition} from {start}, high watermark {high}")
-        return records
-    finally:
-        consumer.close()
+    return [KRecord(r.partition, r.offset, r.key, r.value, r.headers, r.timestamp)
+            for r in read_partition(bootstrap, topic, partition, start, timeout)]
 
 
 def attempts(bootstrap: str, subscription_id: Optional[str] = None) -> list:

@@ -187,6 +187,7 @@ def read_partition(bootstrap: str, topic: str, partition: int, start: int = 0, t
     })
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        start = max(start, low)  # retention may have moved the log start past `start`
         records = []
         if high <= start:
             return records
