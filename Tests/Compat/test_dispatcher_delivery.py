@@ -146,7 +146,9 @@ def test_signature_stable_id_and_fresh_timestamp_on_retries(hub, receiver):
     receiver.set_responder(fail_first(2, Reply(500, body=b"try later")))
     topic = unique("retry-sig")
     hub.create_topic(topic)
-    sub = hub.subscribe(topic, receiver.url(), retrySchedule="1100ms,1100ms,1100ms")
+    # Jitter takes up to a fifth off each step: 1300 ms waits at least 1040 ms, so each attempt
+    # falls in a later whole second than the one before (webhook-timestamp has 1 s resolution).
+    sub = hub.subscribe(topic, receiver.url(), retrySchedule="1300ms,1300ms,1300ms")
     hub.post_event(topic, {"x": 1}, ce_type="t", ce_id="sig-retry-1")
     receiver.wait_for(lambda r: r.delivered_ids() == {"sig-retry-1"}, timeout=15, what="the delivery")
     tries = receiver.snapshot()
