@@ -56,6 +56,13 @@ public final class HubClient: Sendable {
     public let brokerVersions: [Int16: ClosedRange<Int16>]
     let connection: Connection
 
+    /// An executor that runs tasks on this connection's event loop. A task that sends many
+    /// requests (a producer loop) and prefers it — `Task(executorPreference: client.taskExecutor)`
+    /// or `group.addTask(executorPreference:)` — writes each request and is resumed by each
+    /// response on that one thread, saving two thread hand-offs per request. Keep blocking work
+    /// out of such tasks: it would stall the connection.
+    public var taskExecutor: any TaskExecutor { connection.executor }
+
     private init(
         host: String, port: Int, configuration: Configuration, connection: Connection,
         brokerVersions: [Int16: ClosedRange<Int16>]

@@ -67,6 +67,34 @@ import Testing
         await broker.stop()
     }
 
+    @Test func producerTasksStayOnTheConnectionsEventLoop() async throws {
+        try await TestHub.with { hub in
+            let client = try await hub.connect()
+            try await client.createTopic(name: "loop", partitions: 1)
+            let executor = try #require(client.taskExecutor as? EventLoopTaskExecutor)
+            // Four producers pipelining on one connection, all on its event loop: every resume
+            // (after each response) is on the loop's thread, and every record lands once.
+            let offsets = try await withThrowingTaskGroup(of: [Int64].self) { group in
+                for producer in 0..<4 {
+                    group.addTask(executorPreference: client.taskExecutor) {
+                        var offsets: [Int64] = []
+                        for n in 0..<25 {
+                            #expect(executor.eventLoop.inEventLoop)
+                            let result = try await client.produce(
+                                topic: "loop", partition: 0, records: [ProducerRecord(value: "\(producer)-\(n)")])
+                            #expect(executor.eventLoop.inEventLoop)
+                            offsets.append(result.baseOffset)
+                        }
+                        return offsets
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(offsets.sorted() == Array(0..<100))
+            await client.close()
+        }
+    }
+
     @Test func connectFailsClearly() async throws {
         let error = await #expect(throws: HubClientError.self) {
             try await HubClient.connect(host: "127.0.0.1", port: 1)

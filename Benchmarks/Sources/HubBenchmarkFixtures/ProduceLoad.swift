@@ -17,7 +17,7 @@ public enum ProduceLoad {
             for (c, client) in clients.enumerated() {
                 for t in 0..<inFlight {
                     let batch = batches.batches[(c * inFlight + t) % batches.batches.count]
-                    group.addTask {
+                    group.addTask(executorPreference: client.taskExecutor) {
                         var appends = 0
                         while ContinuousClock.now < deadline {
                             let start = ContinuousClock.now
@@ -69,7 +69,7 @@ public enum ProduceLoad {
                         if scheduled > now { break }
                         let client = clients[c]
                         let batch = batches.batches[c % batches.batches.count]
-                        group.addTask {
+                        group.addTask(executorPreference: client.taskExecutor) {
                             let sendStart = ContinuousClock.now
                             lags.add(scheduled.duration(to: sendStart))
                             _ = try await client.produce(topic: topic, partition: 0, records: batch, acks: -1)

@@ -6,6 +6,15 @@ struct Connection: Sendable {
     let channel: any Channel
     let clientId: String
     let requestTimeout: TimeAmount
+    /// Runs tasks on the channel's event loop (see ``HubClient/taskExecutor``).
+    let executor: EventLoopTaskExecutor
+
+    init(channel: any Channel, clientId: String, requestTimeout: TimeAmount) {
+        self.channel = channel
+        self.clientId = clientId
+        self.requestTimeout = requestTimeout
+        self.executor = EventLoopTaskExecutor(channel.eventLoop)
+    }
 
     /// Sends `request` at `version` and decodes the response.
     func send<Request: KafkaRequest>(

@@ -1,3 +1,4 @@
+import HubProtocol
 import Logging
 import NIOCore
 
@@ -47,6 +48,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var inFlight = 0
     private var readPending = false
     private var closing = false
+    private var loopExecutor: EventLoopTaskExecutor?
 
     init(processor: any KafkaRequestProcessor, maxInFlight: Int, logger: Logger) {
         self.processor = processor
@@ -68,12 +70,27 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         let processor = self.processor
         let connection = self.connection
         let promise = context.eventLoop.makePromise(of: KafkaReply.self)
-        promise.completeWithTask { await processor.process(frame, connection: connection, sequence: sequence) }
+        if frame.getInteger(at: frame.readerIndex, as: Int16.self) == ProduceRequest.apiKey {
+            // On this event loop: see EventLoopTaskExecutor.
+            Task(executorPreference: executor(context.eventLoop)) {
+                promise.succeed(await processor.process(frame, connection: connection, sequence: sequence))
+            }
+        } else {
+            promise.completeWithTask { await processor.process(frame, connection: connection, sequence: sequence) }
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { reply in
             let (handler, context) = bound.value
             handler.completed(sequence, reply, context: context)
         }
+    }
+
+    /// The executor for tasks that run on this connection's event loop (made on first use).
+    private func executor(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor {
+        if let loopExecutor { return loopExecutor }
+        let made = EventLoopTaskExecutor(eventLoop)
+        loopExecutor = made
+        return made
     }
 
     private func completed(_ sequence: Int, _ reply: KafkaReply, context: ChannelHandlerContext) {
