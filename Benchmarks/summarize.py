@@ -55,12 +55,20 @@ def load_fio_rounds(directory, job):
 
 def load_results(path):
     results = {}
+    previous = None
     if os.path.exists(path):
         with open(path) as f:
             for line in f:
                 line = line.strip()
                 if line:
                     entry = json.loads(line)
+                    # The share of CPU time the hypervisor gave to others since the previous
+                    # line (the previous benchmark's end): from the machine's /proc/stat counters.
+                    if previous is not None and "cpu_total_ticks" in entry and "cpu_total_ticks" in previous:
+                        total = entry["cpu_total_ticks"] - previous["cpu_total_ticks"]
+                        if total > 0:
+                            entry["steal_percent"] = 100.0 * (entry["cpu_steal_ticks"] - previous["cpu_steal_ticks"]) / total
+                    previous = entry
                     results[entry["benchmark"]] = entry
     return results
 
@@ -395,13 +403,16 @@ def main():
         out.append("")
         out.append(
             "1-minute load average as each benchmark ended (its own threads included: about 1–2 from a LogStore "
-            "benchmark, up to about 3 from client and hub together; more means other work shared the CPUs or the disk):"
+            "benchmark, up to about 3 from client and hub together; more means other work shared the CPUs or the disk), "
+            "and steal: the share of the machine's CPU time the hypervisor gave to other guests from the previous "
+            "benchmark's end to this one's (on a shared host, a few percent already means stalls of tens of ms):"
         )
         out.append("")
-        out.append("| benchmark | load |")
-        out.append("| --- | ---: |")
+        out.append("| benchmark | load | steal |")
+        out.append("| --- | ---: | ---: |")
         for name, load in loads:
-            out.append(f"| {name} | {load:.2f} |")
+            steal = results[name].get("steal_percent")
+            out.append(f"| {name} | {load:.2f} | {'' if steal is None else f'{steal:.1f} %'} |")
         out.append("")
 
     out.append("## Targets")
