@@ -16,8 +16,12 @@ public struct TopicMetadata: Sendable, Hashable, Codable {
         self.configOverrides = configOverrides
     }
 
-    /// Whether `name` is internal (starts with `__`).
-    public var isInternal: Bool { name.hasPrefix("__") }
+    /// Whether this topic is internal (its name starts with `__`).
+    public var isInternal: Bool { Self.isInternal(name: name) }
+
+    /// Whether a topic of this name is internal (starts with `__`). For hot paths: making a
+    /// `TopicMetadata` to ask would draw a random id.
+    public static func isInternal(name: String) -> Bool { name.hasPrefix("__") }
 
     /// Checks Kafka's topic-name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
     public static func validate(name: String) throws(LogStoreError) {

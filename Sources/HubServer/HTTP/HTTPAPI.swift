@@ -140,7 +140,7 @@ struct HTTPAPI: Sendable {
 
     /// Refuses internal topics to callers without the admin role (they are hidden from others).
     func requireVisible(_ topic: String, _ context: HubRequestContext) throws {
-        if TopicMetadata(name: topic, partitions: 1).isInternal && !context.principal.may(.admin) {
+        if TopicMetadata.isInternal(name: topic) && !context.principal.may(.admin) {
             throw APIError.notFound("topic '\(topic)' does not exist")
         }
     }

@@ -82,7 +82,7 @@ extension KafkaAPI {
         var arrived = false
         defer { if !arrived { release.arrive() } }
         do {
-            guard !TopicMetadata(name: topic, partitions: 1).isInternal else {
+            guard !TopicMetadata.isInternal(name: topic) else {
                 throw LogStoreError(.unknownTopicOrPartition, "internal topics refuse produce")
             }
             let log = try logs.log(topic: topic, partition: Int(partition))
@@ -99,7 +99,7 @@ extension KafkaAPI {
             }
             response.errorCode = error.kafkaErrorCode.rawValue
             response.errorMessage = error.kafkaMessage
-            if TopicMetadata(name: topic, partitions: 1).isInternal {
+            if TopicMetadata.isInternal(name: topic) {
                 response.errorCode = ErrorCode.topicAuthorizationFailed.rawValue
             }
         }
