@@ -75,41 +75,26 @@ public final class SubscriptionCursors: Sendable {
         }
     }
 
-    private let logs: LogManager
-    private let log: Log
-    private let entries: Mutex<[Key: SubscriptionCursor]>
+    private let state: KeyedStateTopic<Key, SubscriptionCursor>
 
     /// Opens (creating if needed) `__cursors` and loads every subscription cursor.
     public init(logs: LogManager) throws {
-        self.logs = logs
-        if logs.metadata(of: Self.topic) == nil {
-            try logs.createTopic(Self.topic, partitions: 1, config: ["cleanup.policy": "compact"])
-        }
-        log = try logs.log(topic: Self.topic, partition: 0)
-        var loaded: [Key: SubscriptionCursor] = [:]
-        let decoder = JSONDecoder()
-        try log.forEachRecord { record in
-            guard let keyBytes = record.key, let key = Key(recordKey: String(decoding: keyBytes, as: UTF8.self))
-            else { return }
-            if let value = record.value, let cursor = try? decoder.decode(SubscriptionCursor.self, from: Data(value)) {
-                loaded[key] = cursor
-            } else {
-                loaded[key] = nil
+        state = try KeyedStateTopic(
+            logs: logs, topic: Self.topic, recordKey: \.recordKey, parseKey: Key.init(recordKey:))
+        state.withEntries { entries in
+            for (key, cursor) in entries {
+                if let partitionLog = try? logs.log(topic: key.topic, partition: key.partition),
+                    cursor.offset > partitionLog.highWatermark
+                {
+                    entries[key] = SubscriptionCursor(offset: partitionLog.highWatermark, updatedAt: cursor.updatedAt)
+                }
             }
         }
-        for (key, cursor) in loaded {
-            if let partitionLog = try? logs.log(topic: key.topic, partition: key.partition),
-                cursor.offset > partitionLog.highWatermark
-            {
-                loaded[key] = SubscriptionCursor(offset: partitionLog.highWatermark, updatedAt: cursor.updatedAt)
-            }
-        }
-        entries = Mutex(loaded)
     }
 
     /// The cursors of one subscription, by partition.
     public func cursors(subscription: String) -> [Int: SubscriptionCursor] {
-        entries.withLock { entries in
+        state.withEntries { entries in
             var result: [Int: SubscriptionCursor] = [:]
             for (key, cursor) in entries where key.subscription == subscription { result[key.partition] = cursor }
             return result
@@ -118,33 +103,15 @@ public final class SubscriptionCursors: Sendable {
 
     /// Stores cursors durably (one batch), then makes them visible.
     public func commit(subscription: String, topic: String, _ cursors: [Int: SubscriptionCursor]) async throws {
-        guard !cursors.isEmpty else { return }
-        var builder = RecordBatchBuilder()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let now = wallClockMilliseconds()
-        for (partition, cursor) in cursors.sorted(by: { $0.key < $1.key }) {
-            let key = Key(subscription: subscription, topic: topic, partition: partition)
-            builder.append(key: Array(key.recordKey.utf8), value: Array(try encoder.encode(cursor)), headers: [], timestamp: now)
-        }
-        _ = try await log.append(try builder.build())
-        entries.withLock { entries in
-            for (partition, cursor) in cursors {
-                entries[Key(subscription: subscription, topic: topic, partition: partition)] = cursor
-            }
-        }
+        try await state.store(
+            cursors.sorted { $0.key < $1.key }.map { partition, cursor in
+                (Key(subscription: subscription, topic: topic, partition: partition), cursor)
+            })
     }
 
     /// Forgets a subscription's cursors (tombstones in `__cursors`).
     public func delete(subscription: String) async throws {
-        let keys = entries.withLock { $0.keys.filter { $0.subscription == subscription } }
-        guard !keys.isEmpty else { return }
-        var builder = RecordBatchBuilder()
-        let now = wallClockMilliseconds()
-        for key in keys { builder.append(key: Array(key.recordKey.utf8), value: nil, headers: [], timestamp: now) }
-        _ = try await log.append(try builder.build())
-        entries.withLock { entries in
-            for key in keys { entries.removeValue(forKey: key) }
-        }
+        let keys = state.withEntries { $0.keys.filter { $0.subscription == subscription } }
+        try await state.store(keys.map { ($0, nil) })
     }
 }

@@ -8,38 +8,23 @@ import Synchronization
 public final class SubscriptionRegistry: Sendable {
     public static let topic = "__subscriptions"
 
-    private let log: Log
-    private let entries: Mutex<[String: Subscription]>
+    private let entries: KeyedStateTopic<String, Subscription>
     private let writes = AsyncLock()
     private let observers = Mutex<[@Sendable (SubscriptionChange) -> Void]>([])
 
     /// Opens (creating if needed) `__subscriptions` and loads every live subscription.
     public init(logs: LogManager) throws {
-        if logs.metadata(of: Self.topic) == nil {
-            try logs.createTopic(Self.topic, partitions: 1, config: ["cleanup.policy": "compact"])
-        }
-        log = try logs.log(topic: Self.topic, partition: 0)
-        var loaded: [String: Subscription] = [:]
-        let decoder = Self.decoder
-        try log.forEachRecord { record in
-            guard let key = record.key else { return }
-            let id = String(decoding: key, as: UTF8.self)
-            if let value = record.value, let subscription = try? decoder.decode(Subscription.self, from: Data(value)) {
-                loaded[id] = subscription
-            } else {
-                loaded[id] = nil
-            }
-        }
-        entries = Mutex(loaded)
+        entries = try KeyedStateTopic(
+            logs: logs, topic: Self.topic, recordKey: { $0 }, parseKey: { $0 }, datesInMilliseconds: true)
     }
 
     /// Every subscription, oldest first.
     public var all: [Subscription] {
-        entries.withLock { $0.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
+        entries.withEntries { $0.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
     }
 
     public func subscription(id: String) -> Subscription? {
-        entries.withLock { $0[id] }
+        entries[id]
     }
 
     /// Calls `observer` after every change (on the task that made it).
@@ -88,39 +73,18 @@ public final class SubscriptionRegistry: Sendable {
     public func delete(id: String) async throws -> Subscription? {
         try await writes.withLock {
             guard let subscription = self.subscription(id: id) else { return nil }
-            var builder = RecordBatchBuilder()
-            builder.append(key: Array(id.utf8), value: nil, headers: [], timestamp: wallClockMilliseconds())
-            _ = try await log.append(try builder.build())
-            entries.withLock { _ = $0.removeValue(forKey: id) }
+            try await entries.store([(id, nil)])
             notify(.deleted(subscription))
             return subscription
         }
     }
 
     private func store(_ subscription: Subscription) async throws {
-        var builder = RecordBatchBuilder()
-        builder.append(
-            key: Array(subscription.id.utf8), value: Array(try Self.encoder.encode(subscription)), headers: [],
-            timestamp: wallClockMilliseconds())
-        _ = try await log.append(try builder.build())
-        entries.withLock { $0[subscription.id] = subscription }
+        try await entries.store([(subscription.id, subscription)])
     }
 
     private func notify(_ change: SubscriptionChange) {
         for observer in observers.withLock({ $0 }) { observer(change) }
-    }
-
-    static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .millisecondsSince1970
-        return encoder
-    }
-
-    static var decoder: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
-        return decoder
     }
 }
 

@@ -47,8 +47,7 @@ final class CommittedOffsets: Sendable {
     }
 
     private let logs: LogManager
-    private let log: Log
-    private let entries: Mutex<[Key: Entry]>
+    private let state: KeyedStateTopic<Key, Entry>
     private let logger: Logger
 
     /// Opens (creating if needed) `__cursors` and loads every group's offsets, clamping each to
@@ -56,79 +55,49 @@ final class CommittedOffsets: Sendable {
     init(logs: LogManager, logger: Logger) throws {
         self.logs = logs
         self.logger = logger
-        if logs.metadata(of: Self.topic) == nil {
-            try logs.createTopic(Self.topic, partitions: 1, config: ["cleanup.policy": "compact"])
-        }
-        self.log = try logs.log(topic: Self.topic, partition: 0)
-        var loaded: [Key: Entry] = [:]
-        let decoder = JSONDecoder()
-        try log.forEachRecord { record in
-            guard let keyBytes = record.key, let key = Key(recordKey: String(decoding: keyBytes, as: UTF8.self))
-            else { return }
-            if let value = record.value, let entry = try? decoder.decode(Entry.self, from: Data(value)) {
-                loaded[key] = entry
-            } else {
-                loaded[key] = nil
+        state = try KeyedStateTopic(logs: logs, topic: Self.topic, recordKey: \.recordKey, parseKey: Key.init(recordKey:))
+        state.withEntries { entries in
+            for (key, entry) in entries {
+                if let partitionLog = try? logs.log(topic: key.topic, partition: Int(key.partition)),
+                    entry.offset > partitionLog.highWatermark
+                {
+                    entries[key]?.offset = partitionLog.highWatermark
+                }
             }
         }
-        for (key, entry) in loaded {
-            if let partitionLog = try? logs.log(topic: key.topic, partition: Int(key.partition)),
-                entry.offset > partitionLog.highWatermark
-            {
-                loaded[key]?.offset = partitionLog.highWatermark
-            }
-        }
-        self.entries = Mutex(loaded)
     }
 
     /// The committed offset of one partition, if any.
     func committed(_ key: Key) -> Entry? {
-        entries.withLock { $0[key] }
+        state[key]
     }
 
     /// Every committed partition of a group.
     func committed(group: String) -> [Key: Entry] {
-        entries.withLock { $0.filter { $0.key.group == group } }
+        state.withEntries { $0.filter { $0.key.group == group } }
     }
 
     /// Groups with at least one committed offset.
     var groups: Set<String> {
-        entries.withLock { Set($0.keys.map(\.group)) }
+        state.withEntries { Set($0.keys.map(\.group)) }
     }
 
     /// Stores offsets durably (one batch in `__cursors`), then makes them visible. Offsets past a
     /// partition's high watermark are clamped to it.
     func commit(_ commits: [(Key, Entry)]) async throws {
-        guard !commits.isEmpty else { return }
-        var builder = RecordBatchBuilder()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        var stored: [(Key, Entry)] = []
-        let now = wallClockMilliseconds()
-        for (key, var entry) in commits {
-            if let partitionLog = try? logs.log(topic: key.topic, partition: Int(key.partition)) {
-                entry.offset = min(entry.offset, partitionLog.highWatermark)
-            }
-            builder.append(
-                key: Array(key.recordKey.utf8), value: Array(try encoder.encode(entry)), headers: [], timestamp: now)
-            stored.append((key, entry))
-        }
-        _ = try await log.append(try builder.build())
-        entries.withLock { entries in
-            for (key, entry) in stored { entries[key] = entry }
-        }
+        try await state.store(
+            commits.map { key, entry in
+                var entry = entry
+                if let partitionLog = try? logs.log(topic: key.topic, partition: Int(key.partition)) {
+                    entry.offset = min(entry.offset, partitionLog.highWatermark)
+                }
+                return (key, entry)
+            })
     }
 
     /// Forgets a group's offsets (tombstones in `__cursors`).
     func deleteGroup(_ group: String) async throws {
-        let keys = entries.withLock { $0.keys.filter { $0.group == group } }
-        guard !keys.isEmpty else { return }
-        var builder = RecordBatchBuilder()
-        let now = wallClockMilliseconds()
-        for key in keys { builder.append(key: Array(key.recordKey.utf8), value: nil, headers: [], timestamp: now) }
-        _ = try await log.append(try builder.build())
-        entries.withLock { entries in
-            for key in keys { entries.removeValue(forKey: key) }
-        }
+        let keys = state.withEntries { $0.keys.filter { $0.group == group } }
+        try await state.store(keys.map { ($0, nil) })
     }
 }

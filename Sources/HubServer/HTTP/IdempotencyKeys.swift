@@ -30,38 +30,18 @@ final class IdempotencyKeys: Sendable {
         case replay(Stored)
     }
 
-    private struct State {
-        var stored: [String: Stored] = [:]
-        var inFlight: Set<String> = []
-    }
-
-    private let log: Log
-    private let state: Mutex<State>
+    private let stored: KeyedStateTopic<String, Stored>
+    /// Keys whose first request is still running.
+    private let inFlight = Mutex<Set<String>>([])
     private let clock: @Sendable () -> Int64
 
     init(logs: LogManager, clock: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }) throws {
         self.clock = clock
-        if logs.metadata(of: Self.topic) == nil {
-            try logs.createTopic(
-                Self.topic, partitions: 1,
-                config: ["cleanup.policy": "compact,delete", "retention.ms": String(Self.window * 2)])
-        }
-        log = try logs.log(topic: Self.topic, partition: 0)
-        var loaded: [String: Stored] = [:]
         let horizon = clock() - Self.window
-        let decoder = JSONDecoder()
-        try log.forEachRecord { record in
-            guard let key = record.key else { return }
-            let name = String(decoding: key, as: UTF8.self)
-            if let value = record.value, let stored = try? decoder.decode(Stored.self, from: Data(value)),
-                stored.createdAt > horizon
-            {
-                loaded[name] = stored
-            } else {
-                loaded[name] = nil
-            }
-        }
-        state = Mutex(State(stored: loaded))
+        stored = try KeyedStateTopic(
+            logs: logs, topic: Self.topic,
+            config: ["cleanup.policy": "compact,delete", "retention.ms": String(Self.window * 2)],
+            recordKey: { $0 }, parseKey: { $0 }, keep: { $0.createdAt > horizon })
     }
 
     /// Looks up `key`; a new key is marked in flight.
@@ -69,38 +49,46 @@ final class IdempotencyKeys: Sendable {
     ///   different request.
     func begin(topic: String, key: String, fingerprint: String) throws(APIError) -> Lookup {
         let name = topic + "/" + key
-        let now = clock()
-        return try state.withLock { (state) throws(APIError) -> Lookup in
-            if let stored = state.stored[name], stored.createdAt > now - Self.window {
-                guard stored.fingerprint == fingerprint else {
-                    throw APIError(
-                        .conflict, "idempotency_key_reused",
-                        "Idempotency-Key '\(key)' was used for a different request in the last 24 hours")
-                }
-                return .replay(stored)
-            }
-            guard state.inFlight.insert(name).inserted else {
-                throw APIError(
-                    .conflict, "idempotency_key_in_use", "a request with Idempotency-Key '\(key)' is still running")
-            }
-            return .proceed
+        if let answer = try answer(name, key: key, fingerprint: fingerprint) { return .replay(answer) }
+        guard inFlight.withLock({ $0.insert(name).inserted }) else {
+            throw APIError(
+                .conflict, "idempotency_key_in_use", "a request with Idempotency-Key '\(key)' is still running")
         }
+        // A request with this key may have finished between the two checks: it stored its answer
+        // before releasing the key, so the answer is there now.
+        do {
+            if let answer = try answer(name, key: key, fingerprint: fingerprint) {
+                _ = inFlight.withLock { $0.remove(name) }
+                return .replay(answer)
+            }
+        } catch {
+            _ = inFlight.withLock { $0.remove(name) }
+            throw error
+        }
+        return .proceed
+    }
+
+    /// The stored answer for `name` within the window, if any.
+    /// - Throws: 409 when it answered a different request.
+    private func answer(_ name: String, key: String, fingerprint: String) throws(APIError) -> Stored? {
+        guard let answer = stored[name], answer.createdAt > clock() - Self.window else { return nil }
+        guard answer.fingerprint == fingerprint else {
+            throw APIError(
+                .conflict, "idempotency_key_reused",
+                "Idempotency-Key '\(key)' was used for a different request in the last 24 hours")
+        }
+        return answer
     }
 
     /// Stores the answer durably, then releases the key.
     func finish(topic: String, key: String, fingerprint: String, status: Int, body: String) async throws {
-        let name = topic + "/" + key
         defer { abandon(topic: topic, key: key) }
-        let stored = Stored(fingerprint: fingerprint, status: status, body: body, createdAt: clock())
-        var builder = RecordBatchBuilder()
-        builder.append(
-            key: Array(name.utf8), value: Array(try JSONEncoder().encode(stored)), headers: [], timestamp: stored.createdAt)
-        _ = try await log.append(try builder.build())
-        state.withLock { $0.stored[name] = stored }
+        let answer = Stored(fingerprint: fingerprint, status: status, body: body, createdAt: clock())
+        try await stored.store([(topic + "/" + key, answer)], timestamp: answer.createdAt)
     }
 
     /// Releases an in-flight key without storing an answer (the request failed).
     func abandon(topic: String, key: String) {
-        _ = state.withLock { $0.inFlight.remove(topic + "/" + key) }
+        _ = inFlight.withLock { $0.remove(topic + "/" + key) }
     }
 }
