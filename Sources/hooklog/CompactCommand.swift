@@ -66,38 +66,8 @@ struct CompactCommand: AsyncParsableCommand {
             if let partition { query += (query.isEmpty ? "?" : "&") + "partition=\(partition)" }
             if isatty(1) == 1 { writeToStandardOutput("compacting \(topic) on \(http.baseURL)…\n") }
             let (_, body) = try await http.send(.POST, "/admin/topics/\(pathComponent(topic))/compact" + query)
-            struct Summary: Decodable {
-                var topic: String
-                var partition: Int
-                var dryRun: Bool
-                var complete: Bool
-                var passes: Int
-                var segmentsBefore: Int
-                var segmentsAfter: Int
-                var bytesBefore: Int64
-                var bytesAfter: Int64
-                var recordsKept: Int64
-                var recordsRemoved: Int64
-                var tombstonesDropped: Int64
-                var bytesScanned: Int64
-                var bytesWritten: Int64
-                var durationMs: Double
-            }
-            struct Answer: Decodable { var partitions: [Summary] }
-            for summary in try SubscriptionsCommand.decode(Answer.self, body).partitions {
-                var report = CompactionReport(topic: summary.topic, partition: summary.partition, dryRun: summary.dryRun)
-                report.complete = summary.complete
-                report.passes = summary.passes
-                report.segmentsBefore = summary.segmentsBefore
-                report.segmentsAfter = summary.segmentsAfter
-                report.bytesBefore = summary.bytesBefore
-                report.bytesAfter = summary.bytesAfter
-                report.recordsKept = summary.recordsKept
-                report.recordsRemoved = summary.recordsRemoved
-                report.tombstonesDropped = summary.tombstonesDropped
-                report.bytesScanned = summary.bytesScanned
-                report.bytesWritten = summary.bytesWritten
-                report.duration = .milliseconds(summary.durationMs)
+            struct Answer: Decodable { var partitions: [CompactionReport] }
+            for report in try SubscriptionsCommand.decode(Answer.self, body).partitions {
                 writeToStandardOutput(Self.summary(report))
             }
         }

@@ -227,6 +227,16 @@ def test_real_responses_match_the_schemas(spec, registry, hub, api):
     check(api.get(f"/groups/{group}"), "GET", "/groups/{id}")
     check(api.get(f"/groups/{unique('absent')}"), "GET", "/groups/{id}")  # 404
 
+    compacted = unique("schema-compacted")
+    api.post("/topics", {"name": compacted, "config": {"cleanup.policy": "compact", "segment.bytes": "1024"}})
+    for n in range(40):
+        api.post(f"/topics/{compacted}/events", body=b"v" * 100, headers={"ce-type": "t", "ce-partitionkey": f"k{n % 3}"})
+    compact = "/admin/topics/{topic}/compact"
+    answer = api.post(f"/admin/topics/{compacted}/compact", {})
+    check(answer, "POST", compact)
+    assert sum(p["recordsRemoved"] for p in answer.json()["partitions"]) > 0, answer.json()
+    check(api.post(f"/admin/topics/{unique('absent')}/compact", {}), "POST", compact)  # 404
+
     check(api.get("/healthz"), "GET", "/healthz")
     check(api.get("/metrics"), "GET", "/metrics")
     check(api.delete(f"/topics/{topic}"), "DELETE", "/topics/{topic}")

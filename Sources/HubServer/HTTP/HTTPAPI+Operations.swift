@@ -26,7 +26,7 @@ extension HTTPAPI {
             }
             let dryRun = request.uri.queryParameters.get("dryRun").map { $0 == "true" || $0 == "1" } ?? false
             let reports = try await cleaner.compact(topic: topic, partition: partition, dryRun: dryRun)
-            return try Self.json(["partitions": reports.map(CompactionView.init)])
+            return try Self.json(["partitions": reports])
         }
         router.route(.get, "/metrics", in: routes) { _, context in
             try context.require(.admin)
@@ -41,43 +41,5 @@ extension HTTPAPI {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
-    }
-}
-
-/// One partition's compaction summary, as `POST /admin/topics/{topic}/compact` returns it.
-struct CompactionView: Encodable {
-    var topic: String
-    var partition: Int
-    var dryRun: Bool
-    var complete: Bool
-    var passes: Int
-    var segmentsBefore: Int
-    var segmentsAfter: Int
-    var bytesBefore: Int64
-    var bytesAfter: Int64
-    var recordsKept: Int64
-    var recordsRemoved: Int64
-    var tombstonesDropped: Int64
-    var bytesScanned: Int64
-    var bytesWritten: Int64
-    var durationMs: Double
-
-    init(_ report: CompactionReport) {
-        topic = report.topic
-        partition = report.partition
-        dryRun = report.dryRun
-        complete = report.complete
-        passes = report.passes
-        segmentsBefore = report.segmentsBefore
-        segmentsAfter = report.segmentsAfter
-        bytesBefore = report.bytesBefore
-        bytesAfter = report.bytesAfter
-        recordsKept = report.recordsKept
-        recordsRemoved = report.recordsRemoved
-        tombstonesDropped = report.tombstonesDropped
-        bytesScanned = report.bytesScanned
-        bytesWritten = report.bytesWritten
-        durationMs = Double(report.duration.components.seconds) * 1000
-            + Double(report.duration.components.attoseconds) / 1e15
     }
 }

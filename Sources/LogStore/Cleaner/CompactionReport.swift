@@ -48,3 +48,51 @@ public struct CompactionReport: Sendable, Hashable, CustomStringConvertible {
             + "\(passes) passes\(dryRun ? " (dry run)" : "")"
     }
 }
+
+/// The JSON of `POST /admin/topics/{topic}/compact` (and what `hooklog compact --url` reads back):
+/// the summary fields, with `duration` as `durationMs`. Fields not in it decode to their defaults.
+extension CompactionReport: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case topic, partition, dryRun, complete, passes, segmentsBefore, segmentsAfter, bytesBefore, bytesAfter
+        case recordsKept, recordsRemoved, tombstonesDropped, bytesScanned, bytesWritten, durationMs
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let fields = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            topic: try fields.decode(String.self, forKey: .topic), partition: try fields.decode(Int.self, forKey: .partition),
+            dryRun: try fields.decode(Bool.self, forKey: .dryRun))
+        complete = try fields.decode(Bool.self, forKey: .complete)
+        passes = try fields.decode(Int.self, forKey: .passes)
+        segmentsBefore = try fields.decode(Int.self, forKey: .segmentsBefore)
+        segmentsAfter = try fields.decode(Int.self, forKey: .segmentsAfter)
+        bytesBefore = try fields.decode(Int64.self, forKey: .bytesBefore)
+        bytesAfter = try fields.decode(Int64.self, forKey: .bytesAfter)
+        recordsKept = try fields.decode(Int64.self, forKey: .recordsKept)
+        recordsRemoved = try fields.decode(Int64.self, forKey: .recordsRemoved)
+        tombstonesDropped = try fields.decode(Int64.self, forKey: .tombstonesDropped)
+        bytesScanned = try fields.decode(Int64.self, forKey: .bytesScanned)
+        bytesWritten = try fields.decode(Int64.self, forKey: .bytesWritten)
+        duration = .milliseconds(try fields.decode(Double.self, forKey: .durationMs))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var fields = encoder.container(keyedBy: CodingKeys.self)
+        try fields.encode(topic, forKey: .topic)
+        try fields.encode(partition, forKey: .partition)
+        try fields.encode(dryRun, forKey: .dryRun)
+        try fields.encode(complete, forKey: .complete)
+        try fields.encode(passes, forKey: .passes)
+        try fields.encode(segmentsBefore, forKey: .segmentsBefore)
+        try fields.encode(segmentsAfter, forKey: .segmentsAfter)
+        try fields.encode(bytesBefore, forKey: .bytesBefore)
+        try fields.encode(bytesAfter, forKey: .bytesAfter)
+        try fields.encode(recordsKept, forKey: .recordsKept)
+        try fields.encode(recordsRemoved, forKey: .recordsRemoved)
+        try fields.encode(tombstonesDropped, forKey: .tombstonesDropped)
+        try fields.encode(bytesScanned, forKey: .bytesScanned)
+        try fields.encode(bytesWritten, forKey: .bytesWritten)
+        let parts = duration.components
+        try fields.encode(Double(parts.seconds) * 1000 + Double(parts.attoseconds) / 1e15, forKey: .durationMs)
+    }
+}
