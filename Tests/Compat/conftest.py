@@ -9,6 +9,7 @@ these tests exist to prove the segment format, and silently skipping them
 would hide that nothing was checked.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -207,6 +208,17 @@ def start_hooklog_server(hooklog_bin: Path, directory: Path, args=()) -> Hooklog
     return HooklogServer(hooklog_bin, directory / "data", directory / "serve.log", args)
 
 
+@contextlib.contextmanager
+def served(server: HooklogServer):
+    """Yields `server`; afterwards, unless a test already stopped it, stops it with SIGTERM, which
+    must exit 0. For fixtures: `with served(server): yield server`."""
+    try:
+        yield server
+    finally:
+        if server.returncode is None:
+            server.assert_stops_cleanly()
+
+
 @pytest.fixture(scope="module")
 def kafka_server(hooklog_bin, tmp_path_factory):
     """A `hooklog serve --num-partitions 3` shared by one test module.
@@ -216,11 +228,8 @@ def kafka_server(hooklog_bin, tmp_path_factory):
     server = start_hooklog_server(
         hooklog_bin, tmp_path_factory.mktemp("hooklog-serve"), ["--num-partitions", "3"]
     )
-    try:
+    with served(server):
         yield server
-    finally:
-        if server.returncode is None:
-            server.assert_stops_cleanly()
 
 
 @pytest.fixture(scope="module")

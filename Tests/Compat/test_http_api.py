@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from conftest import HooklogServer, start_hooklog_server
+from conftest import HooklogServer, start_hooklog_server, served
 from test_http_common import (
     Http,
     assert_error,
@@ -44,12 +44,9 @@ def hub(hooklog_bin, tmp_path_factory):
     # retry the unresolvable *.invalid callbacks); delivery fields are tested on a dispatching server.
     server = start_hooklog_server(hooklog_bin, tmp_path_factory.mktemp("http-api"),
                                   ["--num-partitions", "3", "--no-dispatch"])
-    try:
+    with served(server):
         assert server.http_url, "the ready line names no http= address"
         yield server
-    finally:
-        if server.returncode is None:
-            server.assert_stops_cleanly()
 
 
 @pytest.fixture(scope="module")
@@ -1013,11 +1010,8 @@ class Receiver:
 @pytest.fixture
 def dispatching(hooklog_bin, tmp_path):
     server = start_hooklog_server(hooklog_bin, tmp_path, ["--num-partitions", "1", "--callback-allow", "127.0.0.1/32"])
-    try:
+    with served(server):
         yield server
-    finally:
-        if server.returncode is None:
-            server.assert_stops_cleanly()
 
 
 def wait_for(predicate, timeout, what):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HooklogServer, start_hooklog_server
+from conftest import HooklogServer, start_hooklog_server, served
 from test_http_common import Http, assert_error, basic, bearer, unique
 
 INVALID_URL = "https://hooks.example.invalid/auth"
@@ -48,11 +48,8 @@ def keyed(hooklog_bin, tmp_path_factory):
     secrets = {key_id: create_key(hooklog_bin, data_dir, key_id, roles) for key_id, roles in KEYS.items()}
     secrets["limited"] = create_key(hooklog_bin, data_dir, "limited", "produce", rate_limit=1)
     server = HooklogServer(hooklog_bin, data_dir, root / "serve.log", ["--num-partitions", "1"])
-    try:
+    with served(server):
         yield server, secrets
-    finally:
-        if server.returncode is None:
-            server.assert_stops_cleanly()
 
 
 @pytest.fixture(scope="module")

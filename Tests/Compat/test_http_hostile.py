@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import start_hooklog_server
+from conftest import start_hooklog_server, served
 from test_http_common import Http, Resp, assert_error, rss_kib, unique, wait_healthy
 
 IDLE_TIMEOUT_S = 1
@@ -26,11 +26,8 @@ SLACK_S = 3  # on top of the idle timeout, for a busy 2-core machine
 def hostile(hooklog_bin, tmp_path_factory):
     server = start_hooklog_server(hooklog_bin, tmp_path_factory.mktemp("http-hostile"),
                                   ["--num-partitions", "1", "--http-idle-timeout", str(IDLE_TIMEOUT_S)])
-    try:
+    with served(server):
         yield server
-    finally:
-        if server.returncode is None:
-            server.assert_stops_cleanly()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from conftest import REPO_ROOT, start_hooklog_server
+from conftest import REPO_ROOT, start_hooklog_server, served
 from test_http_common import Http, Resp, routes_in_sources, unique
 
 SPEC_PATH = REPO_ROOT / "docs" / "openapi.yaml"
@@ -46,11 +46,8 @@ def documented_operations(spec) -> set:
 @pytest.fixture(scope="module")
 def hub(hooklog_bin, tmp_path_factory):
     server = start_hooklog_server(hooklog_bin, tmp_path_factory.mktemp("http-openapi"), ["--num-partitions", "2"])
-    try:
+    with served(server):
         yield server
-    finally:
-        if server.returncode is None:
-            server.assert_stops_cleanly()
 
 
 @pytest.fixture(scope="module")

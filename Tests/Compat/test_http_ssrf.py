@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from conftest import start_hooklog_server
+from conftest import start_hooklog_server, served
 from test_http_common import Http, assert_error, unique
 
 REFUSED_IPV4 = [
@@ -50,11 +50,8 @@ ACCEPTED = [
 @pytest.fixture(scope="module")
 def guarded(hooklog_bin, tmp_path_factory):
     server = start_hooklog_server(hooklog_bin, tmp_path_factory.mktemp("http-ssrf"), ["--num-partitions", "1"])
-    try:
+    with served(server):
         yield server
-    finally:
-        if server.returncode is None:
-            server.assert_stops_cleanly()
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from kafka import TopicPartition as KTopicPartition
 
-from conftest import start_hooklog_server
+from conftest import start_hooklog_server, served
 from test_kafka_clients import (  # noqa: F401  (kp, kcat, kcat_label are fixtures)
     API_NAMES,
     CLIENT_TIMEOUT_S,
@@ -80,11 +80,8 @@ def kafka_server(hooklog_bin, tmp_path_factory):
     server = start_hooklog_server(
         hooklog_bin, tmp_path_factory.mktemp("hooklog-groups"), ["--num-partitions", str(PARTITIONS)]
     )
-    try:
+    with served(server):
         yield server
-    finally:
-        if server.returncode is None:
-            server.assert_stops_cleanly()
 
 
 @pytest.fixture
