@@ -21,11 +21,16 @@ struct AppendQueue {
     struct Pending {
         var bytes: ByteBuffer
         var batches: [AppendValidator.Batch]
-        var continuation: CheckedContinuation<AppendResult, any Error>
+        /// nil for an append the caller writes itself (see `callerMayWrite`).
+        var continuation: CheckedContinuation<AppendResult, any Error>?
     }
 
     var items: [Pending] = []
+    /// Set while a writer owns the log's write path (a drain on the writer queue, or a caller
+    /// writing its own append): whoever finds it clear and work to do takes it.
     var drainScheduled = false
+    /// Appends in the last group written (1 when one appender has the log to itself).
+    var lastGroup = 0
     var closing = false
     var flushScheduled = false
 }
@@ -54,7 +59,14 @@ extension Log {
     /// - Parameter onQueued: called exactly once, as soon as the append has its place in the
     ///   log's order (or has failed before getting one); callers that must keep several appends
     ///   in order start the next one then, without waiting for this one's fsync.
-    public func append(_ records: ByteBuffer, onQueued: (@Sendable () -> Void)? = nil) async throws -> AppendResult {
+    /// - Parameter callerMayWrite: when the writer is idle and the previous group was a lone
+    ///   append, write and sync this append on the calling thread, blocking it for the fsync,
+    ///   instead of waking the writer and being woken by it (two thread switches fewer). For a
+    ///   caller that owns its thread and has nothing else to do meanwhile, such as an event loop
+    ///   with a single producer; never for Swift's cooperative pool.
+    public func append(
+        _ records: ByteBuffer, onQueued: (@Sendable () -> Void)? = nil, callerMayWrite: Bool = false
+    ) async throws -> AppendResult {
         var queued = false
         defer { if !queued { onQueued?() } }
         let config = try state.withLock { (state) throws(LogStoreError) in
@@ -64,6 +76,10 @@ extension Log {
         let validator = AppendValidator(maxMessageBytes: config.maxMessageBytes, requireKeys: config.isCompacted)
         var batches: [AppendValidator.Batch] = []
         try records.withUnsafeReadableBytes { raw in try validator.validate(raw, into: &batches) }
+        if callerMayWrite, let result = writeOnCaller(records, batches, onQueued: onQueued) {
+            queued = true
+            return try result.get()
+        }
         queued = true
         return try await withCheckedThrowingContinuation { continuation in
             defer { onQueued?() }
@@ -83,6 +99,40 @@ extension Log {
         }
     }
 
+    /// Writes one append on the calling thread if the writer is idle and was last writing lone
+    /// appends; nil (nothing done) otherwise. Runs on the writer queue (`sync` executes it on
+    /// this thread) so that retention, compaction and flushes stay exclusive of it.
+    private func writeOnCaller(
+        _ records: ByteBuffer, _ batches: [AppendValidator.Batch], onQueued: (@Sendable () -> Void)?
+    ) -> Result<AppendResult, any Error>? {
+        let claimed = queue.withLock { queue -> Bool in
+            guard !queue.closing, !queue.drainScheduled, queue.items.isEmpty, queue.lastGroup <= 1 else { return false }
+            queue.drainScheduled = true
+            return true
+        }
+        guard claimed else { return nil }
+        // Anything appended from here on queues behind this append.
+        onQueued?()
+        let pending = AppendQueue.Pending(bytes: records, batches: batches, continuation: nil)
+        let result = writerQueue.sync { () -> Result<AppendResult, any Error> in
+            do {
+                return try writeAndSync([pending])[0].mapError { $0 }
+            } catch {
+                return .failure(error)
+            }
+        }
+        let handOff = queue.withLock { queue -> Bool in
+            queue.lastGroup = 1
+            if queue.items.isEmpty {
+                queue.drainScheduled = false
+                return false
+            }
+            return true
+        }
+        if handOff { writerQueue.async { self.drain() } }
+        return result
+    }
+
     /// The writer loop: takes everything queued, writes it, syncs once, answers, and repeats
     /// while more arrived in the meantime (group commit).
     func drain() {
@@ -92,7 +142,11 @@ extension Log {
             let items = queue.withLock { queue -> [AppendQueue.Pending] in
                 let items = queue.items
                 queue.items.removeAll(keepingCapacity: true)
-                if items.isEmpty { queue.drainScheduled = false }
+                if items.isEmpty {
+                    queue.drainScheduled = false
+                } else {
+                    queue.lastGroup = items.count
+                }
                 return items
             }
             if items.isEmpty { return }
@@ -117,9 +171,9 @@ extension Log {
     private func commit(_ items: [AppendQueue.Pending]) {
         do {
             let results = try writeAndSync(items)
-            for (item, result) in zip(items, results) { item.continuation.resume(with: result) }
+            for (item, result) in zip(items, results) { item.continuation?.resume(with: result) }
         } catch {
-            for item in items { item.continuation.resume(throwing: error) }
+            for item in items { item.continuation?.resume(throwing: error) }
         }
     }
 

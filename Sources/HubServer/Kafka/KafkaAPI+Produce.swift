@@ -8,7 +8,11 @@ extension KafkaAPI {
     /// flush policy allows; nil for acks=0, which gets no response.
     /// - Parameter release: passed once every partition's append has its place in its log, so
     ///   the connection's next request can start appending.
-    func produce(_ request: ProduceRequest, version: Int16, release: GateRelease) async -> ProduceResponse? {
+    /// - Parameter activity: the connection's; a lone one-partition Produce may write on its
+    ///   event loop (see ``LoopActivity``).
+    func produce(
+        _ request: ProduceRequest, version: Int16, release: GateRelease, activity: ConnectionActivity
+    ) async -> ProduceResponse? {
         typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
         struct Job: Sendable {
             var topicIndex: Int
@@ -38,7 +42,11 @@ extension KafkaAPI {
         if jobs.count == 1 {
             // The common case, one partition: appended on this task, without a child task (and
             // the two thread hops one costs).
-            results = [await append(jobs[0].topic, jobs[0].partition, jobs[0].records, refusal: refusal, release: release)]
+            results = [
+                await append(
+                    jobs[0].topic, jobs[0].partition, jobs[0].records, refusal: refusal, release: release,
+                    mayWriteHere: activity.isAlone)
+            ]
         } else {
             results = await withTaskGroup(of: (Int, PartitionResponse).self) { group in
                 for (i, job) in jobs.enumerated() {
@@ -67,7 +75,8 @@ extension KafkaAPI {
 
     /// Appends one partition's records and describes the outcome (or the refusal).
     private func append(
-        _ topic: String, _ partition: Int32, _ records: ByteBuffer?, refusal: (ErrorCode, String)?, release: GateRelease
+        _ topic: String, _ partition: Int32, _ records: ByteBuffer?, refusal: (ErrorCode, String)?, release: GateRelease,
+        mayWriteHere: Bool = false
     ) async -> ProduceResponse.PartitionProduceResponse {
         var response = ProduceResponse.PartitionProduceResponse()
         response.index = partition
@@ -90,7 +99,7 @@ extension KafkaAPI {
                 throw LogStoreError(.corruptMessage, "no records")
             }
             arrived = true
-            let result = try await log.append(records, onQueued: { release.arrive() })
+            let result = try await log.append(records, onQueued: { release.arrive() }, callerMayWrite: mayWriteHere)
             response.baseOffset = result.baseOffset
             response.logStartOffset = result.logStartOffset
         } catch {

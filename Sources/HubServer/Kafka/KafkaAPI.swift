@@ -131,7 +131,8 @@ final class KafkaAPI: KafkaRequestProcessor {
                 return .close(reason: "Produce v\(version) is not supported (RecordBatch v2 needs v3+)")
             }
             let request = try ProduceRequest(from: &body, version: version)
-            guard let response = await produce(request, version: version, release: release) else { return .none }
+            guard let response = await produce(request, version: version, release: release, activity: connection.activity)
+            else { return .none }
             return reply(header, response.encoded(version: version))
         case FetchRequest.apiKey:
             let request = try FetchRequest(from: &body, version: version)

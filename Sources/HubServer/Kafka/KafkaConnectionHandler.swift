@@ -1,6 +1,7 @@
 import HubProtocol
 import Logging
 import NIOCore
+import Synchronization
 
 /// What processing one request produced.
 enum KafkaReply: Sendable {
@@ -28,6 +29,8 @@ struct KafkaConnection: Sendable {
     let ordering = RequestOrderGate()
     /// SASL state.
     let session = KafkaSession()
+    /// Requests in flight here and on the connection's event loop.
+    var activity: ConnectionActivity
 }
 
 /// Runs requests of one connection concurrently (up to a limit) while writing their responses
@@ -41,19 +44,20 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private let processor: any KafkaRequestProcessor
     private let maxInFlight: Int
     private let logger: Logger
-    private var connection = KafkaConnection(remoteAddress: "?")
+    private var connection: KafkaConnection
     private var nextSequence = 0
     private var nextToWrite = 0
     private var ready: [Int: KafkaReply] = [:]
     private var inFlight = 0
     private var readPending = false
     private var closing = false
-    private var loopExecutor: EventLoopTaskExecutor?
 
-    init(processor: any KafkaRequestProcessor, maxInFlight: Int, logger: Logger) {
+    /// - Parameter loop: the activity of the connection's event loop.
+    init(processor: any KafkaRequestProcessor, maxInFlight: Int, loop: LoopActivity, logger: Logger) {
         self.processor = processor
         self.maxInFlight = maxInFlight
         self.logger = logger
+        connection = KafkaConnection(remoteAddress: "?", activity: ConnectionActivity(loop: loop))
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -67,12 +71,16 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         let sequence = nextSequence
         nextSequence += 1
         inFlight += 1
+        connection.activity.requestsInFlight.add(1, ordering: .relaxed)
         let processor = self.processor
         let connection = self.connection
         let promise = context.eventLoop.makePromise(of: KafkaReply.self)
         if frame.getInteger(at: frame.readerIndex, as: Int16.self) == ProduceRequest.apiKey {
             // On this event loop: see EventLoopTaskExecutor.
-            Task(executorPreference: executor(context.eventLoop)) {
+            let loop = connection.activity.loop
+            loop.producesWaiting.add(1, ordering: .relaxed)
+            Task(executorPreference: loop.executor) {
+                loop.producesWaiting.subtract(1, ordering: .relaxed)
                 promise.succeed(await processor.process(frame, connection: connection, sequence: sequence))
             }
         } else {
@@ -85,16 +93,9 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// The executor for tasks that run on this connection's event loop (made on first use).
-    private func executor(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor {
-        if let loopExecutor { return loopExecutor }
-        let made = EventLoopTaskExecutor(eventLoop)
-        loopExecutor = made
-        return made
-    }
-
     private func completed(_ sequence: Int, _ reply: KafkaReply, context: ChannelHandlerContext) {
         inFlight -= 1
+        connection.activity.requestsInFlight.subtract(1, ordering: .relaxed)
         ready[sequence] = reply
         var wrote = false
         while let reply = ready.removeValue(forKey: nextToWrite) {

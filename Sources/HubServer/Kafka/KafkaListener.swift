@@ -44,6 +44,7 @@ final class KafkaListener: Sendable {
         settings: Settings, processor: any KafkaRequestProcessor, group: any EventLoopGroup, logger: Logger
     ) async throws -> KafkaListener {
         let connections = Connections()
+        let loops = LoopActivities(group)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -56,7 +57,7 @@ final class KafkaListener: Sendable {
                         IdleStateHandler(allTimeout: settings.idleTimeout),
                         ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: settings.maxRequestBytes)),
                         KafkaConnectionHandler(
-                            processor: processor, maxInFlight: settings.maxInFlightPerConnection, logger: logger)
+                            processor: processor, maxInFlight: settings.maxInFlightPerConnection, loop: loops[channel.eventLoop], logger: logger)
                     )
                 }
             }
