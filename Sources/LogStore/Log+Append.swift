@@ -344,51 +344,6 @@ extension Log {
         waiters.advance(to: highWatermark)
     }
 
-    /// Seals the active segment and starts a new one at `baseOffset`.
-    func roll(at baseOffset: Int64, config: LogConfig) throws -> Segment {
-        let old = active
-        let segment: Segment
-        do {
-            try old.log.sync()
-            try state.withLock { _ in try old.sealIndexes() }
-            segment = try Segment(
-                fileSystem: fileSystem, directory: directory, baseOffset: baseOffset, config: config, active: true)
-            try fileSystem.syncDirectory(directory)
-        } catch {
-            throw goOffline(error)
-        }
-        let checkpoint = state.withLock { state -> Checkpoint in
-            state.segments.append(segment)
-            state.recoveryPoint = max(state.recoveryPoint, baseOffset)
-            return Checkpoint(recoveryPoint: baseOffset, logStartOffset: state.logStartOffset)
-        }
-        writeCheckpoint(checkpoint)
-        writeProducerSnapshot(at: baseOffset)
-        logger.debug("rolled segment", metadata: ["baseOffset": "\(baseOffset)"])
-        return segment
-    }
-
-    /// Persists the producer state as of `offset` (writer queue only); a failure only costs a
-    /// longer rebuild on the next open.
-    func writeProducerSnapshot(at offset: Int64) {
-        let snapshot = ProducerStateSnapshot(offset: offset, table: writerScratch.producers.truncated(before: offset))
-        do {
-            try snapshot.write(fileSystem: fileSystem, directory: directory)
-        } catch {
-            logger.warning("cannot write the producer-state snapshot", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Persists a checkpoint; a failure only costs a longer recovery next time.
-    func writeCheckpoint(_ checkpoint: Checkpoint) {
-        do {
-            try checkpoint.write(fileSystem: fileSystem, directory: directory)
-            state.withLock { $0.checkpointed = checkpoint }
-        } catch {
-            logger.warning("cannot write checkpoint", metadata: ["error": "\(error)"])
-        }
-    }
-
     /// Under `interval`, fsyncs the active segment once the interval has passed.
     private func scheduleFlush(after milliseconds: Int64) {
         let schedule = queue.withLock { queue -> Bool in

@@ -147,6 +147,7 @@ extension Log {
     }
 
     private func closeOnWriter() {
+        awaitSeals()
         let (segment, usable, checkpoint) = state.withLock { state in
             (
                 state.segments.last!, !state.closed && state.offlineError == nil,

@@ -24,6 +24,10 @@ public final class Log: Sendable {
     let queue: Mutex<AppendQueue>
     let waiters: HighWatermarkWaiters
     let writerQueue: DispatchQueue
+    /// Seals rolled segments behind the writer (see `Log+Roll.swift`).
+    let sealQueue: DispatchQueue
+    /// Serializes writing the checkpoint and producer-state files (writer and seal queue).
+    let checkpointLock = Mutex(())
     /// Writer-only scratch space; touched only on `writerQueue`.
     let writerScratch: WriterScratch
     /// True while a ``compact(_:progress:)`` runs (one at a time per log).
@@ -40,6 +44,11 @@ public final class Log: Sendable {
         /// Everything below this offset has been fsynced.
         var recoveryPoint: Int64
         var checkpointed: Checkpoint
+        /// Start of the oldest closed segment whose indexes are not sealed yet (nil: none);
+        /// checkpoints stop there.
+        var unsealedFrom: Int64?
+        /// Rolled segments waiting for the seal queue.
+        var pendingSeals = 0
         /// The clean/dirty boundary of a compacted log and when earlier boundaries were reached.
         var cleaner = CleanerCheckpoint()
         var offlineError: LogStoreError?
@@ -64,6 +73,7 @@ public final class Log: Sendable {
         self.queue = Mutex(AppendQueue())
         self.waiters = HighWatermarkWaiters(highWatermark: state.highWatermark)
         self.writerQueue = DispatchQueue(label: "hooklog.log.\(topic)-\(partition)")
+        self.sealQueue = DispatchQueue(label: "hooklog.log.\(topic)-\(partition).seal")
         self.writerScratch = WriterScratch()
     }
 

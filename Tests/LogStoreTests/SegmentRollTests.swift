@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import NIOCore
 import Synchronization
@@ -91,5 +92,99 @@ import Testing
         let reopened = try LogManager(.small(fs.root, segmentBytes: 1 << 20, fileSystem: fs))
         #expect(try reopened.log(topic: "t", partition: 0).highWatermark == 3)
         await reopened.close()
+    }
+
+    /// Appends a small batch until the log has `count` segments; returns the acknowledged values
+    /// by offset.
+    static func appendUntil(_ count: Int, segments log: Log, acked: inout [Int64: String], tag: String) async throws {
+        var i = 0
+        while log.info.segments.count < count {
+            let batch = Batches.make(count: 2, prefix: "\(tag)\(i)", valueSize: 50)
+            let result = try await log.append(batch)
+            for (j, value) in try Batches.values(batch).enumerated() { acked[result.baseOffset + Int64(j)] = value }
+            i += 1
+        }
+    }
+
+    static func readAll(_ log: Log) throws -> [Int64: String] {
+        var found: [Int64: String] = [:]
+        var offset = log.logStartOffset
+        while offset < log.highWatermark {
+            for record in try Batches.records(try log.read(from: offset, maxBytes: 1 << 16).records) where record.offset >= offset {
+                found[record.offset] = String(decoding: record.value ?? [], as: UTF8.self)
+                offset = record.offset + 1
+            }
+        }
+        return found
+    }
+
+    @Test func aRolledSegmentIsSealedBehindTheWriterAndCheckpointsWaitForIt() async throws {
+        let dir = TestDirectory()
+        defer { dir.remove() }
+        let manager = try LogManager(.small(dir.path, segmentBytes: 1024))
+        try manager.createTopic("t")
+        let log = try manager.log(topic: "t", partition: 0)
+        var acked: [Int64: String] = [:]
+        try await Self.appendUntil(2, segments: log, acked: &acked, tag: "a")
+        log.awaitSeals()
+        // Hold the seal queue: the next roll's seal waits while appends go on past it.
+        let hold = DispatchSemaphore(value: 0)
+        log.sealQueue.async { hold.wait() }
+        try await Self.appendUntil(4, segments: log, acked: &acked, tag: "b")
+        let segments = log.info.segments
+        let indexSize = { (base: Int64) -> Int in
+            let attributes = try? FileManager.default.attributesOfItem(atPath: dir.file("t-0/" + String(format: "%020lld.index", base)))
+            return (attributes?[.size] as? Int) ?? -1
+        }
+        #expect(indexSize(segments[0].baseOffset) < 4096, "the first closed segment is sealed: its index cut to size")
+        #expect(indexSize(segments[1].baseOffset) == 4096, "the held seal has not run: the index keeps its preallocated size")
+        // Reads across the unsealed segments see every acknowledged record.
+        #expect(try Self.readAll(log) == acked)
+        // A checkpoint written now (as retention would) stops at the first unsealed segment,
+        // although everything up to the log end is synced.
+        log.writeCheckpoint(nil)
+        let held = try #require(Checkpoint.read(fileSystem: PosixFileSystem(), directory: dir.file("t-0")))
+        #expect(held.recoveryPoint == segments[1].baseOffset)
+        #expect(log.state.withLock { $0.recoveryPoint } == log.logEndOffset)
+        hold.signal()
+        log.awaitSeals()
+        #expect(indexSize(segments[1].baseOffset) < 4096)
+        #expect(indexSize(segments[2].baseOffset) < 4096)
+        let sealed = try #require(Checkpoint.read(fileSystem: PosixFileSystem(), directory: dir.file("t-0")))
+        #expect(sealed.recoveryPoint >= segments[3].baseOffset)
+        await manager.close()
+    }
+
+    @Test func powerLossWhileASealIsPendingLosesNothingAcknowledged() async throws {
+        let fs = try FaultInjectingFileSystem.temporary()
+        defer { try? FileManager.default.removeItem(atPath: fs.root) }
+        var acked: [Int64: String] = [:]
+        do {
+            let manager = try LogManager(.small(fs.root, segmentBytes: 1024, fileSystem: fs))
+            try manager.createTopic("t")
+            let log = try manager.log(topic: "t", partition: 0)
+            try await Self.appendUntil(2, segments: log, acked: &acked, tag: "a")
+            log.awaitSeals()
+            let hold = DispatchSemaphore(value: 0)
+            log.sealQueue.async { hold.wait() }
+            try await Self.appendUntil(4, segments: log, acked: &acked, tag: "b")
+            // A checkpoint lands while the seal is held, then the power goes.
+            log.writeCheckpoint(nil)
+            fs.crashAfterOperations(0)
+            hold.signal()
+            await manager.close()
+        }
+        try fs.simulatePowerLoss()
+        let manager = try LogManager(.small(fs.root, segmentBytes: 1024, fileSystem: fs))
+        let log = try manager.log(topic: "t", partition: 0)
+        #expect(try Self.readAll(log) == acked)
+        // Lookups by offset go through the recovered indexes: every batch is found where it is.
+        for offset in acked.keys.sorted() where offset % 2 == 0 {
+            let first = try Batches.records(try log.read(from: offset, maxBytes: 1).records).first { $0.offset == offset }
+            #expect(first.map { String(decoding: $0.value ?? [], as: UTF8.self) } == acked[offset])
+        }
+        await manager.close()
+        let report = try LogVerifier(fileSystem: fs).verify(dataDirectory: fs.root)
+        #expect(report.isHealthy, "\(report.problems)")
     }
 }

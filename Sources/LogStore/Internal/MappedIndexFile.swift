@@ -74,14 +74,40 @@ final class MappedIndexFile: @unchecked Sendable {
         if let region { try handle.syncMapped(region) }
     }
 
-    /// Unmaps the file and cuts it to its used length (when the segment rolls or the log closes).
+    /// Unmaps the file and cuts it to its used length, durably (when the log closes).
     func trim() throws {
         try flush()
-        region = nil
-        try handle.truncate(to: Int64(sizeInBytes))
-        try handle.sync()
+        _ = adopt(try mapUsed())
+        try cutToUsed()
+        try syncFile()
+    }
+
+    // Trimming a closed segment's index while readers use it: `mapUsed` and `cutToUsed` take
+    // milliseconds (a new mapping; giving back the preallocated blocks) and need no lock, only
+    // `adopt` (a pointer swap) does.
+
+    /// A new mapping of just the entries written.
+    func mapUsed() throws -> MappedRegion? {
+        entryCount > 0 ? try handle.map(length: sizeInBytes) : nil
+    }
+
+    /// Reads through `region` from now on, which holds every entry; no more entries fit. Returns
+    /// the previous mapping, to be released outside the lock (releasing it unmaps it).
+    func adopt(_ region: MappedRegion?) -> MappedRegion? {
+        let previous = self.region
+        self.region = region
         maxEntries = entryCount
-        if entryCount > 0 { region = try handle.map(length: sizeInBytes) }
+        return previous
+    }
+
+    /// Cuts the file to its entries (after ``adopt(_:)``, so no mapping reaches past them).
+    func cutToUsed() throws {
+        try handle.truncate(to: Int64(sizeInBytes))
+    }
+
+    /// fdatasync of the file.
+    func syncFile() throws {
+        try handle.sync()
     }
 
     /// Grows a trimmed index back to `maxBytes` of room (when a closed log's last segment becomes

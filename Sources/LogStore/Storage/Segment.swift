@@ -108,11 +108,33 @@ final class Segment: @unchecked Sendable {
 
     /// The index half of ``seal()``.
     func sealIndexes() throws {
+        finishTimeIndex()
+        try offsetIndex.file.trim()
+        try timeIndex.file.trim()
+    }
+
+    /// The time index's last entry: the segment's newest timestamp (under the log's lock).
+    func finishTimeIndex() {
         if maxTimestamp >= 0 && !timeIndex.isFull {
             timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
         }
-        try offsetIndex.file.trim()
-        try timeIndex.file.trim()
+    }
+
+    /// ``sealIndexes()`` for a segment that no longer takes appends (after ``finishTimeIndex()``),
+    /// while readers go on: they are kept out only while `underLock` runs its body, which swaps
+    /// in the trimmed mappings; msync, the new mappings, cutting the files and fdatasync happen
+    /// outside.
+    func sealIndexesWhileReadable(underLock: (() -> Void) -> Void) throws {
+        let files = [offsetIndex.file, timeIndex.file]
+        for file in files { try file.flush() }
+        let trimmed = try files.map { try $0.mapUsed() }
+        var previous: [MappedRegion?] = []
+        underLock {
+            previous = zip(files, trimmed).map { file, region in file.adopt(region) }
+        }
+        previous.removeAll()
+        for file in files { try file.cutToUsed() }
+        for file in files { try file.syncFile() }
     }
 
     /// Makes a sealed segment appendable again (the last segment of a reopened log).
