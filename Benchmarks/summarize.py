@@ -351,6 +351,13 @@ def main():
             f"({fmt(entry['ack_samples'])} requests). The pacer sent p50 {entry['send_lag_p50_us'] / 1e3:.2f} ms / "
             f"p99 {entry['send_lag_p99_us'] / 1e3:.2f} ms after the scheduled times. CPU: client "
             f"{entry['client_cpu_cores_busy']:.2f}, hub {entry['server_cpu_cores_busy']:.2f} cores."
+            + (
+                f" The hub's fdatasyncs (its /metrics histogram, warm-up included): {fmt(entry['fsync_count'])}, "
+                f"p99 ≤ {entry['fsync_p99_bucket_ms']:g} ms (bucket bound), {entry['fsync_over_2ms_share']:.1%} over "
+                f"2 ms, {entry['fsync_over_5ms_share']:.1%} over 5 ms."
+                if entry.get("fsync_count")
+                else ""
+            )
         )
         out.append("")
     if confluent_runs:

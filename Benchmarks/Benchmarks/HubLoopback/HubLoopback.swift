@@ -176,6 +176,16 @@ func partialLoadBenchmark(fraction: Double, label: String, batches: EventBatches
         figures["load_fraction"] = fraction
         figures["send_lag_p50_us"] = LatencySamples.percentile(lags, 0.50)
         figures["send_lag_p99_us"] = LatencySamples.percentile(lags, 0.99)
+        // The disk's part in the tail: this hub's fdatasyncs (warm-up included; the hub is fresh).
+        let fsyncs = plan.fixture.hub.fsyncHistogram()
+        if let total = fsyncs.last?.count, total > 0 {
+            figures["fsync_count"] = total
+            let atMost = { (seconds: Double) in fsyncs.first { $0.upperBound >= seconds }?.count ?? total }
+            figures["fsync_over_2ms_share"] = 1 - atMost(0.002) / total
+            figures["fsync_over_5ms_share"] = 1 - atMost(0.005) / total
+            // The smallest bucket bound with 99 % of the fsyncs at or below it.
+            figures["fsync_p99_bucket_ms"] = (fsyncs.first { $0.count >= 0.99 * total }?.upperBound ?? .infinity) * 1e3
+        }
         ResultsFile.append(benchmark: name, figures: figures, settings: settings.base)
         print("\(name): peak from \(plan.peakSource)")
         await plan.fixture.stop()

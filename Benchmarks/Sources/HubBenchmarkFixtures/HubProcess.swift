@@ -117,6 +117,54 @@ public final class HubProcess: @unchecked Sendable {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
+    /// The hub's group-commit fdatasync latencies so far, from its Prometheus histogram
+    /// (`GET /metrics`): cumulative counts by bucket upper bound in seconds, ascending (the last
+    /// bound is +Inf). Empty if the scrape fails.
+    public func fsyncHistogram() -> [(upperBound: Double, count: Double)] {
+        guard let text = Self.httpGet(port: httpPort, path: "/metrics") else { return [] }
+        var buckets: [(upperBound: Double, count: Double)] = []
+        for line in text.split(separator: "\n") where line.hasPrefix("hooklog_fsync_duration_seconds_bucket{") {
+            // hooklog_fsync_duration_seconds_bucket{le="0.001"} 42
+            guard let open = line.range(of: "le=\""), let close = line[open.upperBound...].firstIndex(of: "\""),
+                let count = line.split(separator: " ").last.flatMap({ Double($0) })
+            else { continue }
+            let bound = line[open.upperBound..<close]
+            buckets.append((bound == "+Inf" ? .infinity : Double(bound) ?? .infinity, count))
+        }
+        return buckets.sorted { $0.upperBound < $1.upperBound }
+    }
+
+    /// A blocking HTTP/1.0 GET on loopback; the response body, or nil.
+    static func httpGet(port: Int, path: String) -> String? {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else { return nil }
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            response += chunk[0..<n]
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        guard text.hasPrefix("HTTP/1.") && text.contains(" 200 "), let split = text.range(of: "\r\n\r\n") else { return nil }
+        return String(text[split.upperBound...])
+    }
+
     /// SIGTERM (a clean shutdown), waits for the exit, then removes the data directory and the
     /// log unless `keepData`. A hub that exited with an error has its log printed.
     public func stop(keepData: Bool = false) async {
