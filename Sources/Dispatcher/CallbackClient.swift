@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import LogStore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -183,14 +184,5 @@ final class CallbackClient: Sendable {
             }
         }
         return "\(error)"
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds (saturating).
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : scaled + attoseconds / 1_000_000_000
     }
 }

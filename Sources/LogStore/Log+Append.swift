@@ -105,6 +105,9 @@ extension Log {
     private func writeOnCaller(
         _ records: ByteBuffer, _ batches: [AppendValidator.Batch], onQueued: (@Sendable () -> Void)?
     ) -> Result<AppendResult, any Error>? {
+        // A slow disk must not hold up the caller's other work: after a slow fsync, the writer
+        // takes appends again until fsyncs are quick.
+        guard lastSyncNanoseconds.load(ordering: .relaxed) <= options.callerWriteSyncLimit.nanoseconds else { return nil }
         let claimed = queue.withLock { queue -> Bool in
             guard !queue.closing, !queue.drainScheduled, queue.items.isEmpty, queue.lastGroup <= 1 else { return false }
             queue.drainScheduled = true
@@ -282,7 +285,9 @@ extension Log {
             } catch {
                 throw goOffline(error)
             }
-            options.onFsync?(ContinuousClock.now - started)
+            let took = ContinuousClock.now - started
+            lastSyncNanoseconds.store(took.nanoseconds, ordering: .relaxed)
+            options.onFsync?(took)
             publish(touched: touched, durable: true)
         case .interval(let milliseconds):
             publish(touched: touched, durable: false)

@@ -28,6 +28,8 @@ public final class Log: Sendable {
     let sealQueue: DispatchQueue
     /// Serializes writing the checkpoint and producer-state files (writer and seal queue).
     let checkpointLock = Mutex(())
+    /// How long the last group-commit fdatasync took (see `callerMayWrite`).
+    let lastSyncNanoseconds = Atomic<Int64>(0)
     /// Writer-only scratch space; touched only on `writerQueue`.
     let writerScratch: WriterScratch
     /// True while a ``compact(_:progress:)`` runs (one at a time per log).
@@ -162,6 +164,11 @@ public struct LogOptions: Sendable {
     public var onAppend: (@Sendable (_ appends: Int, _ bytes: Int) -> Void)?
     /// Called after each group-commit fdatasync with how long it took.
     public var onFsync: (@Sendable (Duration) -> Void)?
+    /// After an fdatasync slower than this, appends go through the writer even when their caller
+    /// may write them itself (`Log.append(callerMayWrite:)`), until fsyncs are quick again: a
+    /// slow disk then holds up the writer, not the caller's other work (an event loop's other
+    /// connections). 2 ms is several times a typical fdatasync on the machines measured.
+    public var callerWriteSyncLimit: Duration = .milliseconds(2)
 
     public init() {}
 }

@@ -16,11 +16,16 @@ import Testing
         let sizes = Mutex<[Int]>([])
     }
 
-    static func open(_ directory: String, writes: Writes, loop: any EventLoop) throws -> LogManager {
+    /// - Parameter syncLimit: `callerWriteSyncLimit`; a minute by default, so that a slow fsync on
+    ///   a loaded machine does not change where the appends of the first test run.
+    static func open(
+        _ directory: String, writes: Writes, loop: any EventLoop, syncLimit: Duration = .seconds(60)
+    ) throws -> LogManager {
         var configuration = LogManager.Configuration(dataDirectory: directory)
         configuration.defaultTopicConfig.segmentBytes = 64 << 10
         configuration.defaultTopicConfig.flushPolicy = .always
         configuration.options.minFreeBytes = 0
+        configuration.options.callerWriteSyncLimit = syncLimit
         configuration.options.onAppend = { appends, _ in
             writes.onLoop.withLock { $0.append(loop.inEventLoop) }
             writes.sizes.withLock { $0.append(appends) }
@@ -115,5 +120,25 @@ import Testing
         let reopened = try Self.open(directory, writes: Writes(), loop: executor.eventLoop)
         #expect(try Self.values(try reopened.log(topic: "t", partition: 0)).count == 51 + 16 * 40 + 20)
         await reopened.close()
+    }
+
+    @Test func afterASlowFsyncTheWriterTakesTheAppendsAgain() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("append-on-caller-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let executor = EventLoopTaskExecutor(MultiThreadedEventLoopGroup.singleton.next())
+        let writes = Writes()
+        // Every real fdatasync is slower than a nanosecond: after the first append (no fsync
+        // measured yet), the writer does the work although the caller may.
+        let manager = try Self.open(directory, writes: writes, loop: executor.eventLoop, syncLimit: .nanoseconds(1))
+        try manager.createTopic("t")
+        let log = try manager.log(topic: "t", partition: 0)
+        let offsets = try await Task(executorPreference: executor) {
+            var offsets: [Int64] = []
+            for i in 0..<10 { offsets.append(try await log.append(Self.batch("slow", i), callerMayWrite: true).baseOffset) }
+            return offsets
+        }.value
+        #expect(offsets == Array(0..<10))
+        #expect(writes.onLoop.withLock { $0 } == [true] + Array(repeating: false, count: 9))
+        await manager.close()
     }
 }
