@@ -107,17 +107,20 @@ extension Log {
     ) -> Result<AppendResult, any Error>? {
         // A slow disk must not hold up the caller's other work: after a slow fsync, the writer
         // takes appends again until fsyncs are quick.
-        guard lastSyncNanoseconds.load(ordering: .relaxed) <= options.callerWriteSyncLimit.nanoseconds else { return nil }
+        guard lastSyncNanoseconds.load(ordering: .relaxed) <= options.callerWriteSyncLimit.nanoseconds,
+            otherWriterWork.load(ordering: .relaxed) == 0
+        else { return nil }
         let claimed = queue.withLock { queue -> Bool in
             guard !queue.closing, !queue.drainScheduled, queue.items.isEmpty, queue.lastGroup <= 1 else { return false }
             queue.drainScheduled = true
             return true
         }
         guard claimed else { return nil }
-        // Anything appended from here on queues behind this append.
-        onQueued?()
         let pending = AppendQueue.Pending(bytes: records, batches: batches, continuation: nil)
         let result = writerQueue.sync { () -> Result<AppendResult, any Error> in
+            // The append's place in the log: here, not at the claim. A flush or close already on
+            // the writer queue may drain appends queued since the claim, and those go first.
+            onQueued?()
             do {
                 return try writeAndSync([pending])[0].mapError { $0 }
             } catch {
@@ -380,7 +383,7 @@ extension Log {
     /// Writes and fsyncs everything queued, whatever the flush policy; returns when done.
     public func flush() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            writerQueue.async {
+            runOnWriter {
                 self.drain()
                 self.flushActiveSegment()
                 if let error = self.state.withLock({ state -> LogStoreError? in

@@ -270,7 +270,7 @@ extension Log {
         phase = .rewriting
 
         // 3. Rewrite.
-        let producerLastBatches = writerQueue.sync {
+        let producerLastBatches = runOnWriterAndWait {
             var last: [Int64: Int64] = [:]
             for (id, producer) in writerScratch.producers.producers {
                 if let batch = producer.batches.last { last[batch.firstOffset] = id }
@@ -367,7 +367,7 @@ extension Log {
             for item in staged { try? item.segment?.deleteFiles() }
             throw CancellationError()
         }
-        try writerQueue.sync {
+        try runOnWriterAndWait {
             try install(staged, emptiedFront: leadingEmpty, config: config, cleanedUpTo: mapEnd, at: now)
         }
         return outcome

@@ -138,7 +138,7 @@ extension Log {
     public func close() async {
         queue.withLock { $0.closing = true }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            writerQueue.async {
+            runOnWriter {
                 self.drain()
                 self.closeOnWriter()
                 continuation.resume()

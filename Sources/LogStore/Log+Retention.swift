@@ -10,7 +10,7 @@ extension Log {
     @discardableResult
     public func enforceRetention() async throws -> Int {
         try await withCheckedThrowingContinuation { continuation in
-            writerQueue.async {
+            runOnWriter {
                 continuation.resume(with: Result { try self.enforceRetentionOnWriter() })
             }
         }
@@ -61,7 +61,7 @@ extension Log {
     @discardableResult
     public func deleteRecords(before offset: Int64) async throws -> Int64 {
         let start: Int64 = try await withCheckedThrowingContinuation { continuation in
-            writerQueue.async {
+            runOnWriter {
                 continuation.resume(
                     with: Result {
                         let (start, checkpoint) = try self.state.withLock {

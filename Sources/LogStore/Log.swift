@@ -30,6 +30,8 @@ public final class Log: Sendable {
     let checkpointLock = Mutex(())
     /// How long the last group-commit fdatasync took (see `callerMayWrite`).
     let lastSyncNanoseconds = Atomic<Int64>(0)
+    /// Writer-queue work other than appends, queued or running (see ``runOnWriter(_:)``).
+    let otherWriterWork = Atomic<Int>(0)
     /// Writer-only scratch space; touched only on `writerQueue`.
     let writerScratch: WriterScratch
     /// True while a ``compact(_:progress:)`` runs (one at a time per log).
@@ -77,6 +79,24 @@ public final class Log: Sendable {
         self.writerQueue = DispatchQueue(label: "hooklog.log.\(topic)-\(partition)")
         self.sealQueue = DispatchQueue(label: "hooklog.log.\(topic)-\(partition).seal")
         self.writerScratch = WriterScratch()
+    }
+
+    /// Runs `work` on the writer queue. While it is queued or running, a caller that may write
+    /// its own append (`append(callerMayWrite:)`) leaves the append to the writer rather than
+    /// block behind it.
+    func runOnWriter(_ work: @escaping @Sendable () -> Void) {
+        otherWriterWork.add(1, ordering: .relaxed)
+        writerQueue.async {
+            work()
+            self.otherWriterWork.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// ``runOnWriter(_:)``, waiting for the result.
+    func runOnWriterAndWait<T>(_ work: () throws -> T) rethrows -> T {
+        otherWriterWork.add(1, ordering: .relaxed)
+        defer { otherWriterWork.subtract(1, ordering: .relaxed) }
+        return try writerQueue.sync(execute: work)
     }
 
     // MARK: - Observing

@@ -1,6 +1,7 @@
+import Dispatch
 import Foundation
 import HubProtocol
-import LogStore
+@testable import LogStore
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -139,6 +140,36 @@ import Testing
         }.value
         #expect(offsets == Array(0..<10))
         #expect(writes.onLoop.withLock { $0 } == [true] + Array(repeating: false, count: 9))
+        await manager.close()
+    }
+
+    @Test func otherWriterWorkQueuedLeavesTheAppendToTheWriter() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("append-on-caller-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let executor = EventLoopTaskExecutor(MultiThreadedEventLoopGroup.singleton.next())
+        let writes = Writes()
+        let manager = try Self.open(directory, writes: writes, loop: executor.eventLoop)
+        try manager.createTopic("t")
+        let log = try manager.log(topic: "t", partition: 0)
+        // Writer work standing in for a retention pass or a compaction install: held until
+        // released. An append asking to write on its loop must queue behind it, not block the loop.
+        let release = DispatchSemaphore(value: 0)
+        log.runOnWriter { release.wait() }
+        let append = Task(executorPreference: executor) {
+            try await log.append(Self.batch("held", 0), callerMayWrite: true).baseOffset
+        }
+        // The loop stays free meanwhile (a blocked loop would not run this until the release).
+        try await Task.sleep(for: .milliseconds(50))
+        let answered = Writes()
+        executor.eventLoop.execute { answered.onLoop.withLock { $0.append(true) } }
+        let deadline = ContinuousClock.now + .seconds(2)
+        while answered.onLoop.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(!answered.onLoop.withLock { $0.isEmpty }, "the event loop was blocked behind the writer's other work")
+        release.signal()
+        #expect(try await append.value == 0)
+        #expect(writes.onLoop.withLock { $0 } == [false])
         await manager.close()
     }
 }
