@@ -34,6 +34,35 @@ import Testing
         return try LogManager(configuration)
     }
 
+    /// A log of one partition in a new directory, and an executor on one event loop.
+    struct Fixture {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("append-on-caller-\(UUID())").path
+        let executor = EventLoopTaskExecutor(MultiThreadedEventLoopGroup.singleton.next())
+        let writes = Writes()
+        let manager: LogManager
+        let log: Log
+
+        init(syncLimit: Duration = .seconds(60)) throws {
+            manager = try AppendOnCallerTests.open(directory, writes: writes, loop: executor.eventLoop, syncLimit: syncLimit)
+            try manager.createTopic("t")
+            log = try manager.log(topic: "t", partition: 0)
+        }
+
+        /// `count` appends one after another from a task on the loop, asking to write there.
+        func appendOnLoop(_ tag: String, count: Int) async throws -> [Int64] {
+            let log = self.log
+            return try await Task(executorPreference: executor) {
+                var offsets: [Int64] = []
+                for i in 0..<count {
+                    offsets.append(try await log.append(AppendOnCallerTests.batch(tag, i), callerMayWrite: true).baseOffset)
+                }
+                return offsets
+            }.value
+        }
+
+        func remove() { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
     static func batch(_ tag: String, _ i: Int) -> ByteBuffer {
         var builder = RecordBatchBuilder()
         builder.append(key: Array("k".utf8), value: Array("\(tag)-\(i)".utf8), headers: [], timestamp: 1_700_000_000_000)
@@ -54,21 +83,12 @@ import Testing
     }
 
     @Test func loneAppenderOnAnEventLoopWritesThereAndOthersShareTheWriter() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("append-on-caller-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let executor = EventLoopTaskExecutor(MultiThreadedEventLoopGroup.singleton.next())
-        let writes = Writes()
-        let manager = try Self.open(directory, writes: writes, loop: executor.eventLoop)
-        try manager.createTopic("t")
-        let log = try manager.log(topic: "t", partition: 0)
+        let fixture = try Fixture()
+        defer { fixture.remove() }
+        let (executor, writes, manager, log) = (fixture.executor, fixture.writes, fixture.manager, fixture.log)
 
         // 1. One appender on the loop: every append written there, one per group, in order.
-        let lone = try await Task(executorPreference: executor) {
-            var offsets: [Int64] = []
-            for i in 0..<50 { offsets.append(try await log.append(Self.batch("lone", i), callerMayWrite: true).baseOffset) }
-            return offsets
-        }.value
-        #expect(lone == Array(0..<50))
+        #expect(try await fixture.appendOnLoop("lone", count: 50) == Array(0..<50))
         #expect(writes.onLoop.withLock { $0 } == Array(repeating: true, count: 50))
 
         // 2. The same without callerMayWrite: the writer does it.
@@ -111,53 +131,35 @@ import Testing
         // 4. Alone again: once a group of one has gone through the writer (and the writer has
         //    let go, which races with the next append), appends are written on the loop.
         writes.onLoop.withLock { $0.removeAll() }
-        _ = try await Task(executorPreference: executor) {
-            for i in 0..<20 { _ = try await log.append(Self.batch("again", i), callerMayWrite: true) }
-        }.value
+        _ = try await fixture.appendOnLoop("again", count: 20)
         #expect(writes.onLoop.withLock { $0.suffix(10) } == Array(repeating: true, count: 10))
         await manager.close()
 
         // Everything is there after a reopen.
-        let reopened = try Self.open(directory, writes: Writes(), loop: executor.eventLoop)
+        let reopened = try Self.open(fixture.directory, writes: Writes(), loop: executor.eventLoop)
         #expect(try Self.values(try reopened.log(topic: "t", partition: 0)).count == 51 + 16 * 40 + 20)
         await reopened.close()
     }
 
     @Test func afterASlowFsyncTheWriterTakesTheAppendsAgain() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("append-on-caller-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let executor = EventLoopTaskExecutor(MultiThreadedEventLoopGroup.singleton.next())
-        let writes = Writes()
         // Every real fdatasync is slower than a nanosecond: after the first append (no fsync
         // measured yet), the writer does the work although the caller may.
-        let manager = try Self.open(directory, writes: writes, loop: executor.eventLoop, syncLimit: .nanoseconds(1))
-        try manager.createTopic("t")
-        let log = try manager.log(topic: "t", partition: 0)
-        let offsets = try await Task(executorPreference: executor) {
-            var offsets: [Int64] = []
-            for i in 0..<10 { offsets.append(try await log.append(Self.batch("slow", i), callerMayWrite: true).baseOffset) }
-            return offsets
-        }.value
-        #expect(offsets == Array(0..<10))
-        #expect(writes.onLoop.withLock { $0 } == [true] + Array(repeating: false, count: 9))
-        await manager.close()
+        let fixture = try Fixture(syncLimit: .nanoseconds(1))
+        defer { fixture.remove() }
+        #expect(try await fixture.appendOnLoop("slow", count: 10) == Array(0..<10))
+        #expect(fixture.writes.onLoop.withLock { $0 } == [true] + Array(repeating: false, count: 9))
+        await fixture.manager.close()
     }
 
     @Test func otherWriterWorkQueuedLeavesTheAppendToTheWriter() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("append-on-caller-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let executor = EventLoopTaskExecutor(MultiThreadedEventLoopGroup.singleton.next())
-        let writes = Writes()
-        let manager = try Self.open(directory, writes: writes, loop: executor.eventLoop)
-        try manager.createTopic("t")
-        let log = try manager.log(topic: "t", partition: 0)
+        let fixture = try Fixture()
+        defer { fixture.remove() }
+        let (executor, writes, manager, log) = (fixture.executor, fixture.writes, fixture.manager, fixture.log)
         // Writer work standing in for a retention pass or a compaction install: held until
         // released. An append asking to write on its loop must queue behind it, not block the loop.
         let release = DispatchSemaphore(value: 0)
         log.runOnWriter { release.wait() }
-        let append = Task(executorPreference: executor) {
-            try await log.append(Self.batch("held", 0), callerMayWrite: true).baseOffset
-        }
+        let append = Task { try await fixture.appendOnLoop("held", count: 1) }
         // The loop stays free meanwhile (a blocked loop would not run this until the release).
         try await Task.sleep(for: .milliseconds(50))
         let answered = Writes()
@@ -168,7 +170,7 @@ import Testing
         }
         #expect(!answered.onLoop.withLock { $0.isEmpty }, "the event loop was blocked behind the writer's other work")
         release.signal()
-        #expect(try await append.value == 0)
+        #expect(try await append.value == [0])
         #expect(writes.onLoop.withLock { $0 } == [false])
         await manager.close()
     }
