@@ -42,6 +42,32 @@ final class WriterScratch: @unchecked Sendable {
     var placements: [Placement] = []
     /// Idempotent producers' state, as of everything appended (not necessarily synced yet).
     var producers = ProducerStateTable()
+    /// Group-commit lingers in a row that ran out before their group formed.
+    var lingersMissed = 0
+    /// Groups since lingering was given up.
+    var groupsWithoutLinger = 0
+
+    /// Lingering pays when the appenders just answered come straight back (closed loop: a
+    /// producer waiting for each ack). When appends arrive on their own schedule instead (open
+    /// loop: events as they happen), the group rarely forms in time and each linger is idle
+    /// writer time added to every waiting append's latency. So after `lingerGiveUp` lingers in a
+    /// row ran out, the writer stops lingering, and tries once more every `lingerRetryGroups`
+    /// groups.
+    func shouldLinger() -> Bool {
+        guard lingersMissed >= Self.lingerGiveUp else { return true }
+        groupsWithoutLinger += 1
+        if groupsWithoutLinger < Self.lingerRetryGroups { return false }
+        groupsWithoutLinger = 0
+        return true
+    }
+
+    /// Records how a linger ended: its group formed, or the deadline passed.
+    func lingerEnded(groupFormed: Bool) {
+        lingersMissed = groupFormed ? 0 : lingersMissed + 1
+    }
+
+    static let lingerGiveUp = 4
+    static let lingerRetryGroups = 32
 
     struct Placement {
         var size: Int
@@ -143,8 +169,11 @@ extension Log {
     /// while more arrived in the meantime (group commit).
     func drain() {
         var lastGroup = 0
+        let scratch = writerScratch
         while true {
-            if lastGroup > 1 && config.flushPolicy == .always { awaitGroup(of: lastGroup) }
+            if lastGroup > 1 && config.flushPolicy == .always && scratch.shouldLinger() {
+                scratch.lingerEnded(groupFormed: awaitGroup(of: lastGroup))
+            }
             let items = queue.withLock { queue -> [AppendQueue.Pending] in
                 let items = queue.items
                 queue.items.removeAll(keepingCapacity: true)
@@ -162,13 +191,17 @@ extension Log {
     }
 
     /// Group commit under load: the appenders just answered are about to append again, so
-    /// give them a moment (at most ``groupLinger``) to join the next fsync rather than each
-    /// starting a fsync of its own. Only after a group of several: a lone appender never waits.
-    private func awaitGroup(of size: Int) {
+    /// give them a moment (at most ``groupLingerNanoseconds``) to join the next fsync rather than
+    /// each starting a fsync of its own. Only after a group of several (a lone appender never
+    /// waits), and only while lingers pay (``WriterScratch/shouldLinger()``).
+    /// - Returns: whether the group formed before the deadline.
+    private func awaitGroup(of size: Int) -> Bool {
         let deadline = DispatchTime.now().uptimeNanoseconds + Self.groupLingerNanoseconds
-        while queue.withLock({ $0.items.count }) < size && DispatchTime.now().uptimeNanoseconds < deadline {
+        while queue.withLock({ $0.items.count }) < size {
+            if DispatchTime.now().uptimeNanoseconds >= deadline { return false }
             usleep(20)
         }
+        return true
     }
 
     /// The longest the writer lingers for a group to form (200 µs, a tenth of a typical fsync).

@@ -149,3 +149,36 @@ import Testing
         await manager.close()
     }
 }
+
+/// The writer's group-commit linger gives up after lingers that run out, and retries.
+@Suite struct GroupLingerTests {
+    @Test func lingeringStopsAfterMissesAndIsRetriedPeriodically() {
+        let scratch = WriterScratch()
+        // Groups that form keep the writer lingering.
+        for _ in 0..<10 {
+            #expect(scratch.shouldLinger())
+            scratch.lingerEnded(groupFormed: true)
+        }
+        // Misses below the limit change nothing; one formed group resets the count.
+        for _ in 0..<(WriterScratch.lingerGiveUp - 1) {
+            #expect(scratch.shouldLinger())
+            scratch.lingerEnded(groupFormed: false)
+        }
+        scratch.lingerEnded(groupFormed: true)
+        for _ in 0..<WriterScratch.lingerGiveUp {
+            #expect(scratch.shouldLinger())
+            scratch.lingerEnded(groupFormed: false)
+        }
+        // Given up: no linger until the retry, which lingers once.
+        let skipped = (0..<(WriterScratch.lingerRetryGroups - 1)).filter { _ in scratch.shouldLinger() }
+        #expect(skipped.isEmpty)
+        #expect(scratch.shouldLinger())
+        // The retry misses: given up again at once. It forms: lingering resumes.
+        scratch.lingerEnded(groupFormed: false)
+        #expect(!scratch.shouldLinger())
+        for _ in 0..<(WriterScratch.lingerRetryGroups - 2) { _ = scratch.shouldLinger() }
+        #expect(scratch.shouldLinger())
+        scratch.lingerEnded(groupFormed: true)
+        #expect(scratch.shouldLinger())
+    }
+}
