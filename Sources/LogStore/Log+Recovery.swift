@@ -157,7 +157,8 @@ extension Log {
         if usable {
             do {
                 try segment.log.sync()
-                try state.withLock { _ in try segment.sealIndexes() }
+                state.withLock { _ in segment.finishTimeIndex() }
+                try segment.sealIndexes { swap in state.withLock { _ in swap() } }
                 writeCheckpoint(checkpoint)
                 writeProducerSnapshot(at: checkpoint.recoveryPoint)
             } catch {

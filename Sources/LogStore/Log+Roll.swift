@@ -46,7 +46,7 @@ extension Log {
     private func seal(_ segment: Segment, endingAt end: Int64, snapshot: ProducerStateSnapshot) {
         if state.withLock({ $0.closed || $0.offlineError != nil }) { return }
         do {
-            try segment.sealIndexesWhileReadable { swap in state.withLock { _ in swap() } }
+            try segment.sealIndexes { swap in state.withLock { _ in swap() } }
         } catch {
             _ = goOffline(error)
             return

@@ -74,17 +74,9 @@ final class MappedIndexFile: @unchecked Sendable {
         if let region { try handle.syncMapped(region) }
     }
 
-    /// Unmaps the file and cuts it to its used length, durably (when the log closes).
-    func trim() throws {
-        try flush()
-        _ = adopt(try mapUsed())
-        try cutToUsed()
-        try syncFile()
-    }
-
-    // Trimming a closed segment's index while readers use it: `mapUsed` and `cutToUsed` take
-    // milliseconds (a new mapping; giving back the preallocated blocks) and need no lock, only
-    // `adopt` (a pointer swap) does.
+    // Trimming a closed segment's index (`Segment.sealIndexes`) while readers use it: `flush`,
+    // `mapUsed`, `cutToUsed` and `syncFile` take milliseconds (msync; a new mapping; giving back
+    // the preallocated blocks; fdatasync) and need no lock, only `adopt` (a pointer swap) does.
 
     /// A new mapping of just the entries written.
     func mapUsed() throws -> MappedRegion? {

@@ -97,34 +97,28 @@ final class Segment: @unchecked Sendable {
         try timeIndex.file.flush()
     }
 
-    /// Seals the segment when it stops being the active one (or the log closes): a final time
-    /// index entry for the newest timestamp, indexes cut to size, everything synced. Readers
-    /// must be kept out (the indexes are remapped): call ``sealIndexes()`` under the log's lock
-    /// after syncing the log file outside it.
+    /// Seals a segment no reader can see (at open, in compaction's staging, in tools): the log
+    /// file synced, then ``finishTimeIndex()`` and ``sealIndexes(underLock:)``.
     func seal() throws {
         try log.sync()
+        finishTimeIndex()
         try sealIndexes()
     }
 
-    /// The index half of ``seal()``.
-    func sealIndexes() throws {
-        finishTimeIndex()
-        try offsetIndex.file.trim()
-        try timeIndex.file.trim()
-    }
-
-    /// The time index's last entry: the segment's newest timestamp (under the log's lock).
+    /// The time index's last entry: the segment's newest timestamp (under the log's lock). Done
+    /// when the segment stops taking appends, before ``sealIndexes(underLock:)``.
     func finishTimeIndex() {
         if maxTimestamp >= 0 && !timeIndex.isFull {
             timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
         }
     }
 
-    /// ``sealIndexes()`` for a segment that no longer takes appends (after ``finishTimeIndex()``),
-    /// while readers go on: they are kept out only while `underLock` runs its body, which swaps
-    /// in the trimmed mappings; msync, the new mappings, cutting the files and fdatasync happen
-    /// outside.
-    func sealIndexesWhileReadable(underLock: (() -> Void) -> Void) throws {
+    /// Cuts the indexes of a segment that takes no more appends to their entries and syncs them,
+    /// while readers go on: they are kept out only while `underLock` runs its body (the owning
+    /// log runs it under its lock), which swaps in the trimmed mappings; msync, the new
+    /// mappings, cutting the files and fdatasync happen outside. Without readers, the default
+    /// runs the body directly.
+    func sealIndexes(underLock: (() -> Void) -> Void = { $0() }) throws {
         let files = [offsetIndex.file, timeIndex.file]
         for file in files { try file.flush() }
         let trimmed = try files.map { try $0.mapUsed() }
