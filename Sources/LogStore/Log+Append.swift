@@ -29,8 +29,12 @@ struct AppendQueue {
     /// Set while a writer owns the log's write path (a drain on the writer queue, or a caller
     /// writing its own append): whoever finds it clear and work to do takes it.
     var drainScheduled = false
-    /// Appends in the last group written (1 when one appender has the log to itself).
+    /// Appends in the last group written and synced (1 when one appender has the log to itself).
     var lastGroup = 0
+    /// Groups written and waiting for the syncer's fdatasync (flush policy `always`), in order.
+    var unsynced: [WrittenGroup] = []
+    /// Set while the syncer runs (see `Log+Sync.swift`).
+    var syncing = false
     var closing = false
     var flushScheduled = false
 }
@@ -42,33 +46,6 @@ final class WriterScratch: @unchecked Sendable {
     var placements: [Placement] = []
     /// Idempotent producers' state, as of everything appended (not necessarily synced yet).
     var producers = ProducerStateTable()
-    /// Group-commit lingers in a row that ran out before their group formed.
-    var lingersMissed = 0
-    /// Groups since lingering was given up.
-    var groupsWithoutLinger = 0
-
-    /// Lingering pays when the appenders just answered come straight back (closed loop: a
-    /// producer waiting for each ack). When appends arrive on their own schedule instead (open
-    /// loop: events as they happen), the group rarely forms in time and each linger is idle
-    /// writer time added to every waiting append's latency. So after `lingerGiveUp` lingers in a
-    /// row ran out, the writer stops lingering, and tries once more every `lingerRetryGroups`
-    /// groups.
-    func shouldLinger() -> Bool {
-        guard lingersMissed >= Self.lingerGiveUp else { return true }
-        groupsWithoutLinger += 1
-        if groupsWithoutLinger < Self.lingerRetryGroups { return false }
-        groupsWithoutLinger = 0
-        return true
-    }
-
-    /// Records how a linger ended: its group formed, or the deadline passed.
-    func lingerEnded(groupFormed: Bool) {
-        lingersMissed = groupFormed ? 0 : lingersMissed + 1
-    }
-
-    static let lingerGiveUp = 4
-    static let lingerRetryGroups = 32
-
     struct Placement {
         var size: Int
         var lastOffset: Int64
@@ -137,7 +114,8 @@ extension Log {
             otherWriterWork.load(ordering: .relaxed) == 0
         else { return nil }
         let claimed = queue.withLock { queue -> Bool in
-            guard !queue.closing, !queue.drainScheduled, queue.items.isEmpty, queue.lastGroup <= 1 else { return false }
+            guard !queue.closing, !queue.drainScheduled, queue.items.isEmpty, !queue.syncing, queue.lastGroup <= 1
+            else { return false }
             queue.drainScheduled = true
             return true
         }
@@ -148,7 +126,9 @@ extension Log {
             // the writer queue may drain appends queued since the claim, and those go first.
             onQueued?()
             do {
-                return try writeAndSync([pending])[0].mapError { $0 }
+                let group = try writeGroup([pending])
+                if group.awaitsSync { try syncAndPublish([group]) }
+                return group.results[0].mapError { $0 }
             } catch {
                 return .failure(error)
             }
@@ -165,71 +145,71 @@ extension Log {
         return result
     }
 
-    /// The writer loop: takes everything queued, writes it, syncs once, answers, and repeats
-    /// while more arrived in the meantime (group commit).
+    /// The writer loop: takes everything queued, writes it, and repeats while more arrived in the
+    /// meantime. Under the flush policy `always`, each written group goes to the syncer, and the
+    /// writer goes on writing the next one while the previous one's fdatasync runs.
     func drain() {
-        var lastGroup = 0
-        let scratch = writerScratch
         while true {
-            if lastGroup > 1 && config.flushPolicy == .always && scratch.shouldLinger() {
-                scratch.lingerEnded(groupFormed: awaitGroup(of: lastGroup))
-            }
             let items = queue.withLock { queue -> [AppendQueue.Pending] in
                 let items = queue.items
                 queue.items.removeAll(keepingCapacity: true)
-                if items.isEmpty {
-                    queue.drainScheduled = false
-                } else {
-                    queue.lastGroup = items.count
-                }
+                if items.isEmpty { queue.drainScheduled = false }
                 return items
             }
             if items.isEmpty { return }
-            lastGroup = items.count
             commit(items)
         }
     }
 
-    /// Group commit under load: the appenders just answered are about to append again, so
-    /// give them a moment (at most ``groupLingerNanoseconds``) to join the next fsync rather than
-    /// each starting a fsync of its own. Only after a group of several (a lone appender never
-    /// waits), and only while lingers pay (``WriterScratch/shouldLinger()``).
-    /// - Returns: whether the group formed before the deadline.
-    private func awaitGroup(of size: Int) -> Bool {
-        let deadline = DispatchTime.now().uptimeNanoseconds + Self.groupLingerNanoseconds
-        while queue.withLock({ $0.items.count }) < size {
-            if DispatchTime.now().uptimeNanoseconds >= deadline { return false }
-            usleep(20)
-        }
-        return true
-    }
-
-    /// The longest the writer lingers for a group to form (200 µs, a tenth of a typical fsync).
-    static let groupLingerNanoseconds: UInt64 = 200_000
-
     private func commit(_ items: [AppendQueue.Pending]) {
+        let group: WrittenGroup
         do {
-            let results = try writeAndSync(items)
-            for (item, result) in zip(items, results) { item.continuation?.resume(with: result) }
+            group = try writeGroup(items)
         } catch {
             for item in items { item.continuation?.resume(throwing: error) }
+            return
+        }
+        if group.awaitsSync {
+            // A lone appender (this group and the last fdatasync's were one append each, nothing
+            // else queued or syncing) has nothing to overlap its fdatasync with: sync it here
+            // rather than wake the syncer and be woken by it.
+            let syncHere = queue.withLock { queue -> Bool in
+                guard items.count == 1, queue.lastGroup <= 1, queue.items.isEmpty, !queue.syncing,
+                    queue.unsynced.isEmpty
+                else { return false }
+                queue.lastGroup = 1
+                return true
+            }
+            if syncHere {
+                do {
+                    try syncAndPublish([group])
+                    group.answer()
+                } catch {
+                    group.fail(error)
+                }
+            } else {
+                handToSyncer(group)
+            }
+        } else {
+            queue.withLock { $0.lastGroup = items.count }
+            group.answer()
         }
     }
 
-    /// Writes the batches of `items` and syncs per the flush policy. On a write or sync failure
-    /// the partition goes offline (except a full disk before anything was written durably, which
-    /// is undone and reported).
-    private func writeAndSync(_ items: [AppendQueue.Pending]) throws -> [Result<AppendResult, LogStoreError>] {
+    /// Writes the batches of `items`; under `interval` and `never` also publishes them, under
+    /// `always` leaves them for a fdatasync (`awaitsSync`). On a write failure the partition goes
+    /// offline (except a full disk, whose partial write is undone and reported).
+    private func writeGroup(_ items: [AppendQueue.Pending]) throws -> WrittenGroup {
         let producersBefore = writerScratch.producers
         do {
-            return try writeAndSyncUndoingProducers(items)
+            return try writeGroupUndoingProducers(items)
         } catch {
             writerScratch.producers = producersBefore
             throw error
         }
     }
 
-    private func writeAndSyncUndoingProducers(_ items: [AppendQueue.Pending]) throws -> [Result<AppendResult, LogStoreError>] {
+    private func writeGroupUndoingProducers(_ items: [AppendQueue.Pending]) throws -> WrittenGroup {
         let (config, startOffset, logStart) = try state.withLock { (state) throws(LogStoreError) in
             try checkUsable(state)
             return (state.config, state.logEndOffset, state.logStartOffset)
@@ -313,24 +293,6 @@ extension Log {
         }
         try writeBuffered(into: segment, config: config, now: now, rolled: rolled)
 
-        switch config.flushPolicy {
-        case .always:
-            let started = ContinuousClock.now
-            do {
-                try segment.log.sync()
-            } catch {
-                throw goOffline(error)
-            }
-            let took = ContinuousClock.now - started
-            lastSyncNanoseconds.store(took.nanoseconds, ordering: .relaxed)
-            options.onFsync?(took)
-            publish(touched: touched, durable: true)
-        case .interval(let milliseconds):
-            publish(touched: touched, durable: false)
-            scheduleFlush(after: milliseconds)
-        case .never:
-            publish(touched: touched, durable: false)
-        }
         if let onAppend = options.onAppend {
             let appends = results.reduce(0) { count, result in
                 if case .success = result { return count + 1 }
@@ -338,7 +300,20 @@ extension Log {
             }
             onAppend(appends, writtenBytes)
         }
-        return results
+        let (sizes, end) = state.withLock { state in (touched.map(\.size), state.logEndOffset) }
+        let group = WrittenGroup(
+            items: items, results: results, touched: touched, sizes: sizes, endOffset: end,
+            awaitsSync: config.flushPolicy == .always)
+        switch config.flushPolicy {
+        case .always:
+            break
+        case .interval(let milliseconds):
+            publish(CollectionOfOne(group), durable: false)
+            scheduleFlush(after: milliseconds)
+        case .never:
+            publish(CollectionOfOne(group), durable: false)
+        }
+        return group
     }
 
     /// Writes the buffered batches at the end of `segment` with one pwrite and indexes them.
@@ -373,13 +348,17 @@ extension Log {
         scratch.placements.removeAll(keepingCapacity: true)
     }
 
-    /// Makes what was written visible: readable sizes, high watermark, and (when durable) the
-    /// recovery point. Then wakes waiting readers.
-    private func publish(touched: [Segment], durable: Bool) {
+    /// Makes written groups visible, in order: readable sizes, high watermark, and (when durable)
+    /// the recovery point. Then wakes waiting readers.
+    func publish(_ groups: some Sequence<WrittenGroup>, durable: Bool) {
         let highWatermark = state.withLock { state -> Int64 in
-            for segment in touched { segment.readableSize = segment.size }
-            state.highWatermark = state.logEndOffset
-            if durable { state.recoveryPoint = state.logEndOffset }
+            for group in groups {
+                for (segment, size) in zip(group.touched, group.sizes) {
+                    segment.readableSize = max(segment.readableSize, size)
+                }
+                state.highWatermark = max(state.highWatermark, group.endOffset)
+                if durable { state.recoveryPoint = max(state.recoveryPoint, group.endOffset) }
+            }
             return state.highWatermark
         }
         waiters.advance(to: highWatermark)
@@ -418,6 +397,7 @@ extension Log {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             runOnWriter {
                 self.drain()
+                self.awaitSyncs()
                 self.flushActiveSegment()
                 if let error = self.state.withLock({ state -> LogStoreError? in
                     if state.closed { return LogStoreError(.closed, "\(self.topic)-\(self.partition) is closed") }

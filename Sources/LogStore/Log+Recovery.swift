@@ -147,6 +147,7 @@ extension Log {
     }
 
     private func closeOnWriter() {
+        awaitSyncs()
         awaitSeals()
         let (segment, usable, checkpoint) = state.withLock { state in
             (

@@ -10,8 +10,9 @@ import Synchronization
 /// and readers that see everything below the high watermark.
 ///
 /// Appends are validated on the caller's task, then queued; the writer (a serial dispatch queue,
-/// so blocking I/O stays off the concurrency pool) writes every queued batch with one `pwrite`,
-/// issues one `fdatasync` per the flush policy, and then answers all of them.
+/// so blocking I/O stays off the concurrency pool) writes every queued batch with one `pwrite`.
+/// Under the flush policy `always` the syncer (another serial queue) then issues one `fdatasync`
+/// for everything written so far and answers it, while the writer goes on writing.
 public final class Log: Sendable {
     public let topic: String
     public let partition: Int
@@ -26,6 +27,10 @@ public final class Log: Sendable {
     let writerQueue: DispatchQueue
     /// Seals rolled segments behind the writer (see `Log+Roll.swift`).
     let sealQueue: DispatchQueue
+    /// Syncs written groups behind the writer (flush policy `always`; see `Log+Sync.swift`).
+    let syncQueue: DispatchQueue
+    /// The syncer's group-commit linger state; touched only on `syncQueue`.
+    let lingerPolicy = LingerPolicy()
     /// Serializes writing the checkpoint and producer-state files (writer and seal queue).
     let checkpointLock = Mutex(())
     /// How long the last group-commit fdatasync took (see `callerMayWrite`).
@@ -78,15 +83,18 @@ public final class Log: Sendable {
         self.waiters = HighWatermarkWaiters(highWatermark: state.highWatermark)
         self.writerQueue = DispatchQueue(label: "hooklog.log.\(topic)-\(partition)")
         self.sealQueue = DispatchQueue(label: "hooklog.log.\(topic)-\(partition).seal")
+        self.syncQueue = DispatchQueue(label: "hooklog.log.\(topic)-\(partition).sync")
         self.writerScratch = WriterScratch()
     }
 
-    /// Runs `work` on the writer queue. While it is queued or running, a caller that may write
-    /// its own append (`append(callerMayWrite:)`) leaves the append to the writer rather than
-    /// block behind it.
+    /// Runs `work` on the writer queue once every group already written is synced (so it sees
+    /// no append half done). While it is queued or running, a caller that may write its own
+    /// append (`append(callerMayWrite:)`) leaves the append to the writer rather than block
+    /// behind it.
     func runOnWriter(_ work: @escaping @Sendable () -> Void) {
         otherWriterWork.add(1, ordering: .relaxed)
         writerQueue.async {
+            self.awaitSyncs()
             work()
             self.otherWriterWork.subtract(1, ordering: .relaxed)
         }
@@ -96,7 +104,10 @@ public final class Log: Sendable {
     func runOnWriterAndWait<T>(_ work: () throws -> T) rethrows -> T {
         otherWriterWork.add(1, ordering: .relaxed)
         defer { otherWriterWork.subtract(1, ordering: .relaxed) }
-        return try writerQueue.sync(execute: work)
+        return try writerQueue.sync {
+            self.awaitSyncs()
+            return try work()
+        }
     }
 
     // MARK: - Observing

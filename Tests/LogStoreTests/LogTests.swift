@@ -153,30 +153,30 @@ import Testing
 /// The writer's group-commit linger gives up after lingers that run out, and retries.
 @Suite struct GroupLingerTests {
     @Test func lingeringStopsAfterMissesAndIsRetriedPeriodically() {
-        let scratch = WriterScratch()
+        let scratch = LingerPolicy()
         // Groups that form keep the writer lingering.
         for _ in 0..<10 {
             #expect(scratch.shouldLinger())
             scratch.lingerEnded(groupFormed: true)
         }
         // Misses below the limit change nothing; one formed group resets the count.
-        for _ in 0..<(WriterScratch.lingerGiveUp - 1) {
+        for _ in 0..<(LingerPolicy.lingerGiveUp - 1) {
             #expect(scratch.shouldLinger())
             scratch.lingerEnded(groupFormed: false)
         }
         scratch.lingerEnded(groupFormed: true)
-        for _ in 0..<WriterScratch.lingerGiveUp {
+        for _ in 0..<LingerPolicy.lingerGiveUp {
             #expect(scratch.shouldLinger())
             scratch.lingerEnded(groupFormed: false)
         }
         // Given up: no linger until the retry, which lingers once.
-        let skipped = (0..<(WriterScratch.lingerRetryGroups - 1)).filter { _ in scratch.shouldLinger() }
+        let skipped = (0..<(LingerPolicy.lingerRetryGroups - 1)).filter { _ in scratch.shouldLinger() }
         #expect(skipped.isEmpty)
         #expect(scratch.shouldLinger())
         // The retry misses: given up again at once. It forms: lingering resumes.
         scratch.lingerEnded(groupFormed: false)
         #expect(!scratch.shouldLinger())
-        for _ in 0..<(WriterScratch.lingerRetryGroups - 2) { _ = scratch.shouldLinger() }
+        for _ in 0..<(LingerPolicy.lingerRetryGroups - 2) { _ = scratch.shouldLinger() }
         #expect(scratch.shouldLinger())
         scratch.lingerEnded(groupFormed: true)
         #expect(scratch.shouldLinger())

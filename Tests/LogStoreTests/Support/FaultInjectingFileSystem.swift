@@ -22,7 +22,8 @@ import Foundation
 /// invalidates every handle opened before it.
 ///
 /// Fault switches: ``crashAfterOperations(_:)``, ``failNextSync()``, ``failSyncs``,
-/// ``failWritesWithDiskFull`` and ``availableBytesOverride``.
+/// ``failWritesWithDiskFull`` and ``availableBytesOverride``; ``holdSegmentSyncs()`` makes
+/// segment fdatasyncs wait for the test to let them through.
 ///
 /// Paths may be absolute (under `root`) or relative to `root`; they are normalised (repeated
 /// slashes, `.` and `..` are resolved textually), so one file is tracked once whatever string
@@ -135,6 +136,50 @@ final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
     var availableBytesOverride: Int64? {
         get { lock.withLock { _availableBytesOverride } }
         set { lock.withLock { _availableBytesOverride = newValue } }
+    }
+
+    // MARK: Held syncs
+
+    /// Guards the three `var`s below (not `lock`: a held sync must not block other calls).
+    private let syncGate = NSCondition()
+    private var holdingSyncs = false
+    private var syncsLetThrough = 0
+    private var syncsWaiting = 0
+
+    /// From now on, `sync()` of a segment file (`.log`) waits until ``letSyncsThrough(_:)`` or
+    /// ``stopHoldingSyncs()`` releases it.
+    func holdSegmentSyncs() {
+        syncGate.withLock { holdingSyncs = true }
+    }
+
+    /// Lets `count` held (or future) segment syncs go on.
+    func letSyncsThrough(_ count: Int = 1) {
+        syncGate.withLock {
+            syncsLetThrough += count
+            syncGate.broadcast()
+        }
+    }
+
+    /// Releases every held segment sync and stops holding them.
+    func stopHoldingSyncs() {
+        syncGate.withLock {
+            holdingSyncs = false
+            syncGate.broadcast()
+        }
+    }
+
+    /// Segment syncs waiting at the gate now.
+    var heldSyncs: Int { syncGate.withLock { syncsWaiting } }
+
+    fileprivate func passSyncGate(_ path: String) {
+        guard path.hasSuffix(".log") else { return }
+        syncGate.withLock {
+            guard holdingSyncs else { return }
+            syncsWaiting += 1
+            while holdingSyncs && syncsLetThrough == 0 { syncGate.wait() }
+            if holdingSyncs { syncsLetThrough -= 1 }
+            syncsWaiting -= 1
+        }
     }
 
     // MARK: Power loss
@@ -567,6 +612,7 @@ final class FaultInjectingFileHandle: LogStore.FileHandle {
     }
 
     func sync() throws(LogStoreError) {
+        fileSystem.passSyncGate(path)
         try fileSystem.perform(.sync, on: self) { () throws(LogStoreError) in try real.sync() }
     }
 
