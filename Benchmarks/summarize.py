@@ -232,9 +232,9 @@ def main():
             f"{fmt(per_sync['log_bytes_per_fdatasync'] / 1e3)} kB each, fdatasync mean "
             f"{fmt(per_sync['fdatasync_mean_us'])} µs "
             f"(fio (b): {fmt(sync256['sync_mean_us']) if sync256 else '–'} µs), "
-            f"the writer inside fdatasync {per_sync['fdatasync_busy_fraction']:.0%} of the time"
+            f"the syncer inside fdatasync {per_sync['fdatasync_busy_fraction']:.0%} of the time"
             + (
-                f" and inside pwrite {per_sync['pwrite_busy_fraction']:.0%} "
+                f" and the writer inside pwrite {per_sync['pwrite_busy_fraction']:.0%} "
                 f"({fmt(per_sync['pwrite_mean_us'])} µs per pwrite)."
                 if "pwrite_busy_fraction" in per_sync
                 else "."

@@ -41,6 +41,26 @@ import Testing
         }
     }
 
+    /// With segment syncs held: a lone append "a", synced by the writer itself and let through;
+    /// "b" and "c", queued behind it, written as one group whose fdatasync (the syncer's) stays
+    /// held; and "d", written while that fdatasync is held. Returns b's, c's and d's tasks.
+    static func writeDuringHeldSync(_ fixture: Fixture) async throws -> [Task<Void, any Error>] {
+        let (fs, log) = (fixture.fs, fixture.log)
+        fs.holdSegmentSyncs()
+        let a = fixture.append("a")
+        try await waitUntil("a's fdatasync is held") { fs.heldSyncs == 1 }
+        let b = fixture.append("b")
+        let c = fixture.append("c")
+        try await waitUntil("b and c are queued") { log.queue.withLock { $0.items.count } == 2 }
+        fs.letSyncsThrough(1)
+        try await a.value
+        #expect(log.highWatermark == 1)
+        try await waitUntil("b and c's fdatasync is held") { fs.heldSyncs == 1 && log.logEndOffset == 3 }
+        let d = fixture.append("d")
+        try await waitUntil("d is written") { log.logEndOffset == 4 }
+        return [b, c, d]
+    }
+
     /// Polls `condition` every millisecond for up to 10 s.
     static func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
@@ -57,26 +77,13 @@ import Testing
         let fixture = try Fixture()
         defer { try? FileManager.default.removeItem(atPath: fixture.fs.root) }
         let (fs, log, answers) = (fixture.fs, fixture.log, fixture.answers)
-        fs.holdSegmentSyncs()
+        let tasks = try await Self.writeDuringHeldSync(fixture)
+        let (b, c, d) = (tasks[0], tasks[1], tasks[2])
 
-        // A lone append: the writer syncs it itself, and is held there.
-        let a = fixture.append("a")
-        try await Self.waitUntil("a's fdatasync is held") { fs.heldSyncs == 1 }
-        // Two more queue behind it and become one group of two.
-        let b = fixture.append("b")
-        let c = fixture.append("c")
-        try await Self.waitUntil("b and c are queued") { log.queue.withLock { $0.items.count } == 2 }
-        fs.letSyncsThrough(1)
-        try await a.value
-        #expect(log.highWatermark == 1)
-
-        // b and c: written, handed to the syncer, whose fdatasync is held.
-        try await Self.waitUntil("b and c's fdatasync is held") { fs.heldSyncs == 1 && log.logEndOffset == 3 }
-        // d is written while that fdatasync is still held: the overlap.
-        let d = fixture.append("d")
-        try await Self.waitUntil("d is written") { log.logEndOffset == 4 }
+        // d was written while b and c's fdatasync is held (the overlap), and nothing unsynced
+        // is readable or answered.
         #expect(fs.heldSyncs == 1)
-        #expect(log.highWatermark == 1, "nothing unsynced is readable")
+        #expect(log.highWatermark == 1)
         #expect(!answers.answered("b") && !answers.answered("c") && !answers.answered("d"))
         #expect(try log.read(from: 1, maxBytes: 1 << 20).records.readableBytes == 0)
 
@@ -103,23 +110,13 @@ import Testing
     @Test func powerLossWhileAWrittenGroupAwaitsItsFdatasyncKeepsEverythingAnswered() async throws {
         let fixture = try Fixture()
         defer { try? FileManager.default.removeItem(atPath: fixture.fs.root) }
-        let (fs, log) = (fixture.fs, fixture.log)
-        fs.holdSegmentSyncs()
-        let a = fixture.append("a")
-        try await Self.waitUntil("a's fdatasync is held") { fs.heldSyncs == 1 }
-        let b = fixture.append("b")
-        let c = fixture.append("c")
-        try await Self.waitUntil("b and c are queued") { log.queue.withLock { $0.items.count } == 2 }
-        fs.letSyncsThrough(1)
-        try await a.value
-        try await Self.waitUntil("b and c's fdatasync is held") { fs.heldSyncs == 1 && log.logEndOffset == 3 }
-        let d = fixture.append("d")
-        try await Self.waitUntil("d is written") { log.logEndOffset == 4 }
+        let fs = fixture.fs
+        let tasks = try await Self.writeDuringHeldSync(fixture)
 
         // Power fails while b, c and d are written but not synced; the held sync then fails.
         fs.crashAfterOperations(0)
         fs.stopHoldingSyncs()
-        for task in [b, c, d] { await #expect(throws: (any Error).self) { try await task.value } }
+        for task in tasks { await #expect(throws: (any Error).self) { try await task.value } }
         await fixture.manager.close()
         try fs.simulatePowerLoss()
 
