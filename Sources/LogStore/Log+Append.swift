@@ -123,7 +123,9 @@ extension Log {
         let pending = AppendQueue.Pending(bytes: records, batches: batches, continuation: nil)
         let result = writerQueue.sync { () -> Result<AppendResult, any Error> in
             // The append's place in the log: here, not at the claim. A flush or close already on
-            // the writer queue may drain appends queued since the claim, and those go first.
+            // the writer queue may drain appends queued since the claim, and those go first,
+            // answered by the syncer before this one.
+            awaitSyncs()
             onQueued?()
             do {
                 let group = try writeGroup([pending])

@@ -16,6 +16,10 @@ extension Log {
     func roll(at baseOffset: Int64, config: LogConfig) throws -> Segment {
         let old = active
         let segment: Segment
+        // The syncer may be syncing the old segment right now. Two fdatasyncs of one file at once
+        // can split a write-back error between them (Linux reports it to only one caller), and
+        // the other would acknowledge lost appends; so let the syncer finish first.
+        awaitSyncs()
         do {
             try old.log.sync()
             state.withLock { state in

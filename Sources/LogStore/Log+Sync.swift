@@ -39,7 +39,8 @@ struct WrittenGroup {
 /// Why one fdatasync of the last group's segment covers all of them: fdatasync makes durable
 /// every write that completed before it was called, and a group that ended in an earlier
 /// segment had that segment synced by the roll that followed it, before the next group was
-/// written (`roll(at:config:)`).
+/// written (`roll(at:config:)`). A segment is never synced by two threads at once (a roll
+/// waits for the syncer first), so a write-back error always reaches the one that acknowledges.
 extension Log {
     /// Queues a written group for the syncer and starts it if it is idle (writer queue only).
     func handToSyncer(_ group: WrittenGroup) {
@@ -123,6 +124,9 @@ extension Log {
         let took = ContinuousClock.now - started
         lastSyncNanoseconds.store(took.nanoseconds, ordering: .relaxed)
         options.onFsync?(took)
+        // A storage failure elsewhere meanwhile (a roll's sync, a seal) may have cost written
+        // pages this fdatasync no longer sees: acknowledge nothing once offline.
+        if let error = state.withLock({ $0.offlineError }) { throw error }
         publish(groups, durable: true)
     }
 }

@@ -140,7 +140,7 @@ final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
 
     // MARK: Held syncs
 
-    /// Guards the three `var`s below (not `lock`: a held sync must not block other calls).
+    /// Guards the `var`s below (not `lock`: a held sync must not block other calls).
     private let syncGate = NSCondition()
     private var holdingSyncs = false
     private var syncsLetThrough = 0
@@ -170,6 +170,23 @@ final class FaultInjectingFileSystem: FileSystem, @unchecked Sendable {
 
     /// Segment syncs waiting at the gate now.
     var heldSyncs: Int { syncGate.withLock { syncsWaiting } }
+
+    /// The most `sync()` calls that were ever inside one file at once (waiting for the lock
+    /// included): 1 when no file is synced by two threads concurrently.
+    var maxConcurrentSyncsOfOneFile: Int { syncGate.withLock { maxSyncsInFlight } }
+    private var syncsInFlight: [String: Int] = [:]
+    private var maxSyncsInFlight = 0
+
+    fileprivate func syncStarted(_ path: String) {
+        syncGate.withLock {
+            syncsInFlight[path, default: 0] += 1
+            maxSyncsInFlight = max(maxSyncsInFlight, syncsInFlight[path]!)
+        }
+    }
+
+    fileprivate func syncEnded(_ path: String) {
+        syncGate.withLock { syncsInFlight[path]! -= 1 }
+    }
 
     fileprivate func passSyncGate(_ path: String) {
         guard path.hasSuffix(".log") else { return }
@@ -612,6 +629,8 @@ final class FaultInjectingFileHandle: LogStore.FileHandle {
     }
 
     func sync() throws(LogStoreError) {
+        fileSystem.syncStarted(path)
+        defer { fileSystem.syncEnded(path) }
         fileSystem.passSyncGate(path)
         try fileSystem.perform(.sync, on: self) { () throws(LogStoreError) in try real.sync() }
     }
