@@ -36,7 +36,8 @@ public struct LogConfig: Sendable, Hashable {
     public var flushPolicy: FlushPolicy = .always
     /// `index.interval.bytes`: bytes of log between index entries.
     public var indexIntervalBytes: Int = 4096
-    /// `segment.index.bytes`: preallocated size of each index file.
+    /// `segment.index.bytes`: the most each index file holds (a full index rolls the segment);
+    /// room is reserved in 1 MiB steps up to it.
     public var segmentIndexBytes: Int = 10 << 20
     /// `min.cleanable.dirty.ratio`: the background cleaner compacts a log only when at least this
     /// share of its closed segments' bytes lies past the cleaner checkpoint.

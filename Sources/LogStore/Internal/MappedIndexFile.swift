@@ -1,15 +1,27 @@
-/// A preallocated, memory-mapped file of fixed-size big-endian entries: the storage under
-/// ``OffsetIndex`` and ``TimeIndex``. Entries are appended in order; lookups binary-search,
-/// trying the most recent entries first. Callers serialize access (the owning log's lock).
+/// A memory-mapped file of fixed-size big-endian entries, with disk blocks reserved ahead of the
+/// entries written: the storage under ``OffsetIndex`` and ``TimeIndex``. Entries are appended in
+/// order; lookups binary-search, trying the most recent entries first. Callers serialize access
+/// (the owning log's lock).
+///
+/// Room is reserved and mapped a step (``growthStep``) at a time up to the index's limit
+/// (`segment.index.bytes`), not all at once: a rolled segment's index is cut to its entries, and
+/// giving back most of a 10 MiB preallocation (twice per roll) was disk work that the next
+/// fdatasyncs waited behind.
 final class MappedIndexFile: @unchecked Sendable {
     let path: String
     let entrySize: Int
     private let handle: any FileHandle
     private var region: MappedRegion?
     private(set) var entryCount: Int
+    /// The limit: the index is full at this many entries.
     private(set) var maxEntries: Int
+    /// Entries the file and the mapping have room for now (≤ `maxEntries`).
+    private var roomEntries = 0
 
-    /// Opens or creates the index at `path`, mapping room for `maxBytes` of entries. An existing
+    /// Bytes of room added at a time.
+    static let growthStep = 1 << 20
+
+    /// Opens or creates the index at `path`, with room for up to `maxBytes` of entries. An existing
     /// file keeps its whole entries (a trimmed file's length says how many there are); call
     /// ``reset()`` to rebuild it.
     init(fileSystem: any FileSystem, path: String, entrySize: Int, maxBytes: Int) throws {
@@ -19,10 +31,16 @@ final class MappedIndexFile: @unchecked Sendable {
         let existing = Int(try handle.size())
         self.entryCount = existing / entrySize
         self.maxEntries = max(maxBytes / entrySize, entryCount)
-        if maxEntries * entrySize > existing { try handle.allocate(size: Int64(maxEntries * entrySize)) }
-        if maxEntries > 0 {
-            region = try handle.map(length: maxEntries * entrySize)
-        }
+        try makeRoom(entries: min(maxEntries, max(entryCount, Self.growthStep / entrySize)))
+    }
+
+    /// Reserves disk blocks for `entries` entries (so writes through the mapping cannot hit a full
+    /// disk) and maps them.
+    private func makeRoom(entries: Int) throws {
+        let bytes = entries * entrySize
+        if bytes > Int(try handle.size()) { try handle.allocate(size: Int64(bytes)) }
+        region = entries > 0 ? try handle.map(length: bytes) : nil
+        roomEntries = entries
     }
 
     var isFull: Bool { entryCount >= maxEntries }
@@ -34,9 +52,18 @@ final class MappedIndexFile: @unchecked Sendable {
         region!.pointer + index * entrySize
     }
 
-    /// Reserves the next entry and returns its address; the caller fills it.
-    func appendEntry() -> UnsafeMutableRawPointer {
+    /// Reserves the next entry and returns its address; the caller fills it. nil when more room
+    /// was needed and could not be had (a full disk): this entry is skipped (an index is sparse;
+    /// lookups scan on from the entry before), and the next one tries again.
+    func appendEntry() -> UnsafeMutableRawPointer? {
         precondition(entryCount < maxEntries, "index \(path) is full")
+        if entryCount == roomEntries {
+            do {
+                try makeRoom(entries: min(maxEntries, roomEntries + max(1, Self.growthStep / entrySize)))
+            } catch {
+                return nil
+            }
+        }
         let pointer = entry(entryCount)
         entryCount += 1
         return pointer
@@ -89,6 +116,7 @@ final class MappedIndexFile: @unchecked Sendable {
         let previous = self.region
         self.region = region
         maxEntries = entryCount
+        roomEntries = entryCount
         return previous
     }
 
@@ -102,12 +130,11 @@ final class MappedIndexFile: @unchecked Sendable {
         try handle.sync()
     }
 
-    /// Grows a trimmed index back to `maxBytes` of room (when a closed log's last segment becomes
+    /// Lets a trimmed index grow again, up to `maxBytes` (when a closed log's last segment becomes
     /// active again).
     func reopen(maxBytes: Int) throws {
         region = nil
         maxEntries = max(maxBytes / entrySize, entryCount)
-        if maxEntries > entryCount { try handle.allocate(size: Int64(maxEntries * entrySize)) }
-        if maxEntries > 0 { region = try handle.map(length: maxEntries * entrySize) }
+        try makeRoom(entries: min(maxEntries, entryCount + max(1, Self.growthStep / entrySize)))
     }
 }

@@ -27,7 +27,7 @@ final class OffsetIndex: @unchecked Sendable {
 
     /// Adds an entry for a batch whose last offset is `offset`, starting at `position`.
     func append(offset: Int64, position: Int) {
-        let p = file.appendEntry()
+        guard let p = file.appendEntry() else { return }
         p.storeBytes(of: UInt32(offset - baseOffset).bigEndian, as: UInt32.self)
         p.storeBytes(of: UInt32(position).bigEndian, toByteOffset: 4, as: UInt32.self)
     }

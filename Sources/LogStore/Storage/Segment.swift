@@ -40,8 +40,8 @@ final class Segment: @unchecked Sendable {
 
     /// Opens the segment at `baseOffset` in `directory`, creating its files if missing. The caller
     /// then either trusts the files (``restoreFromIndexes()``) or ``recover(truncate:)``s them.
-    /// - Parameter active: preallocate the indexes for appends; a sealed segment maps only what
-    ///   its index files hold.
+    /// - Parameter active: give the indexes room for appends (up to `segment.index.bytes`); a
+    ///   sealed segment maps only what its index files hold.
     /// - Parameter suffix: appended to the file names (the cleaner writes `.cleaned` segments).
     init(
         fileSystem: any FileSystem, directory: String, baseOffset: Int64, config: LogConfig, active: Bool,

@@ -27,7 +27,7 @@ final class TimeIndex: @unchecked Sendable {
     /// Adds an entry when `timestamp` is newer than the last one.
     func maybeAppend(timestamp: Int64, offset: Int64) {
         if let last, timestamp <= last.timestamp { return }
-        let p = file.appendEntry()
+        guard let p = file.appendEntry() else { return }
         p.storeBytes(of: timestamp.bigEndian, as: Int64.self)
         p.storeBytes(of: UInt32(offset - baseOffset).bigEndian, toByteOffset: 8, as: UInt32.self)
     }
