@@ -45,17 +45,38 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: fs.root) }
         let path = fs.root + "/00000000000000000000.index"
         let index = try OffsetIndex(fileSystem: fs, path: path, baseOffset: 0, maxBytes: 4 * MappedIndexFile.growthStep)
-        for i in 0..<Self.stepEntries { index.append(offset: Int64(i) * 10 + 9, position: (i + 1) * 4096) }
+        // The first room's last slot stays free for a closing entry: the step-th entry needs more.
+        let first = Self.stepEntries - 1
+        for i in 0..<first { index.append(offset: Int64(i) * 10 + 9, position: (i + 1) * 4096) }
         fs.failWritesWithDiskFull = true
-        index.append(offset: Int64(Self.stepEntries) * 10 + 9, position: (Self.stepEntries + 1) * 4096)
-        #expect(index.entryCount == Self.stepEntries, "no room: the entry is skipped")
+        index.append(offset: Int64(first) * 10 + 9, position: (first + 1) * 4096)
+        #expect(index.entryCount == first, "no room: the entry is skipped")
         #expect(!index.isFull, "the index does not count as full, so the segment does not roll for it")
         fs.failWritesWithDiskFull = false
-        index.append(offset: Int64(Self.stepEntries + 1) * 10 + 9, position: (Self.stepEntries + 2) * 4096)
-        #expect(index.entryCount == Self.stepEntries + 1)
+        index.append(offset: Int64(first + 1) * 10 + 9, position: (first + 2) * 4096)
+        #expect(index.entryCount == first + 1)
         // A lookup of the skipped batch's offsets lands on the entry before it: a position to
         // scan forward from.
-        #expect(index.lookup(Int64(Self.stepEntries) * 10 + 5) == Self.stepEntries * 4096)
-        #expect(index.lookup(Int64(Self.stepEntries + 1) * 10 + 15) == (Self.stepEntries + 2) * 4096)
+        #expect(index.lookup(Int64(first) * 10 + 5) == first * 4096)
+        #expect(index.lookup(Int64(first + 1) * 10 + 15) == (first + 2) * 4096)
+    }
+
+    /// Reopening takes a segment's newest timestamp from the time index's last entry, so the
+    /// entry added when the segment closes must land even when the disk is full.
+    @Test func theClosingTimeEntryLandsOnAFullDisk() throws {
+        let fs = try FaultInjectingFileSystem.temporary(prefix: "index-growth-closing")
+        defer { try? FileManager.default.removeItem(atPath: fs.root) }
+        let index = try TimeIndex(
+            fileSystem: fs, path: fs.root + "/00000000000000000000.timeindex", baseOffset: 0,
+            maxBytes: 4 * MappedIndexFile.growthStep)
+        let first = MappedIndexFile.growthStep / TimeIndex.entrySize - 1
+        for i in 0..<first { index.maybeAppend(timestamp: Int64(i), offset: Int64(i)) }
+        fs.failWritesWithDiskFull = true
+        index.maybeAppend(timestamp: Int64(first), offset: Int64(first))
+        #expect(index.entryCount == first, "an ordinary entry needing room is skipped")
+        index.maybeAppend(timestamp: Int64(first + 5), offset: Int64(first + 5), closing: true)
+        #expect(index.entryCount == first + 1)
+        #expect(index.last?.timestamp == Int64(first + 5))
+        #expect(index.last?.offset == Int64(first + 5))
     }
 }

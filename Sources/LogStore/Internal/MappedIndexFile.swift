@@ -55,15 +55,19 @@ final class MappedIndexFile: @unchecked Sendable {
     /// Reserves the next entry and returns its address; the caller fills it. nil when more room
     /// was needed and could not be had (a full disk): this entry is skipped (an index is sparse;
     /// lookups scan on from the entry before), and the next one tries again.
-    func appendEntry() -> UnsafeMutableRawPointer? {
+    ///
+    /// Until the room reaches the limit, ordinary entries leave its last slot free for a
+    /// `closing` one (the time index's entry for the segment's newest timestamp, which reopening
+    /// relies on), so that one never needs room a full disk could refuse.
+    func appendEntry(closing: Bool = false) -> UnsafeMutableRawPointer? {
         precondition(entryCount < maxEntries, "index \(path) is full")
-        if entryCount == roomEntries {
-            do {
-                try makeRoom(entries: min(maxEntries, roomEntries + max(1, Self.growthStep / entrySize)))
-            } catch {
-                return nil
-            }
+        let spare = closing || roomEntries == maxEntries ? 0 : 1
+        if entryCount + spare >= roomEntries && roomEntries < maxEntries {
+            // On failure the room stays as it was.
+            try? makeRoom(entries: min(maxEntries, roomEntries + max(1, Self.growthStep / entrySize)))
         }
+        let free = closing || roomEntries == maxEntries ? roomEntries - entryCount : roomEntries - entryCount - 1
+        guard free > 0 else { return nil }
         let pointer = entry(entryCount)
         entryCount += 1
         return pointer

@@ -109,7 +109,7 @@ final class Segment: @unchecked Sendable {
     /// when the segment stops taking appends, before ``sealIndexes(underLock:)``.
     func finishTimeIndex() {
         if maxTimestamp >= 0 && !timeIndex.isFull {
-            timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
+            timeIndex.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp, closing: true)
         }
     }
 

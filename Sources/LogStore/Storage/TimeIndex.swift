@@ -24,10 +24,11 @@ final class TimeIndex: @unchecked Sendable {
 
     var last: (timestamp: Int64, offset: Int64)? { entryCount > 0 ? entry(entryCount - 1) : nil }
 
-    /// Adds an entry when `timestamp` is newer than the last one.
-    func maybeAppend(timestamp: Int64, offset: Int64) {
+    /// Adds an entry when `timestamp` is newer than the last one. `closing`: the segment's last
+    /// entry (see ``MappedIndexFile/appendEntry(closing:)``).
+    func maybeAppend(timestamp: Int64, offset: Int64, closing: Bool = false) {
         if let last, timestamp <= last.timestamp { return }
-        guard let p = file.appendEntry() else { return }
+        guard let p = file.appendEntry(closing: closing) else { return }
         p.storeBytes(of: timestamp.bigEndian, as: Int64.self)
         p.storeBytes(of: UInt32(offset - baseOffset).bigEndian, toByteOffset: 8, as: UInt32.self)
     }

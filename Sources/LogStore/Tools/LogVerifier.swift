@@ -252,7 +252,7 @@ public struct LogVerifier {
                 let at = i * OffsetIndex.entrySize
                 let offset = baseOffset + Int64(UInt32(bitPattern: raw.int32(at: at)))
                 let position = Int(UInt32(bitPattern: raw.int32(at: at + 4)))
-                // A preallocated index of an active segment ends in zero entries after a crash
+                // An active segment's index (room reserved ahead) ends in zero entries after a crash
                 // (a real entry never has position 0: the first batch is never indexed).
                 if offset == baseOffset && position == 0 { break }
                 if offset <= previous.0 || position <= previous.1 {
