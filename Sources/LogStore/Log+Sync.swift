@@ -62,11 +62,10 @@ extension Log {
     /// The syncer: takes every written group, syncs once, answers them, and repeats while more
     /// were written in the meantime.
     private func syncLoop() {
-        let scratch = lingerPolicy
         var lastAppends = 0
         while true {
-            if lastAppends > 1 && scratch.shouldLinger() {
-                scratch.lingerEnded(groupFormed: awaitGroup(of: lastAppends))
+            if lastAppends > 1 && lingerPolicy.shouldLinger() {
+                lingerPolicy.lingerEnded(groupFormed: awaitGroup(of: lastAppends))
             }
             let groups = queue.withLock { queue -> [WrittenGroup] in
                 let groups = queue.unsynced

@@ -61,13 +61,12 @@ final class MappedIndexFile: @unchecked Sendable {
     /// relies on), so that one never needs room a full disk could refuse.
     func appendEntry(closing: Bool = false) -> UnsafeMutableRawPointer? {
         precondition(entryCount < maxEntries, "index \(path) is full")
-        let spare = closing || roomEntries == maxEntries ? 0 : 1
-        if entryCount + spare >= roomEntries && roomEntries < maxEntries {
+        func slotsFree() -> Int { roomEntries - entryCount - (closing || roomEntries == maxEntries ? 0 : 1) }
+        if slotsFree() <= 0 && roomEntries < maxEntries {
             // On failure the room stays as it was.
             try? makeRoom(entries: min(maxEntries, roomEntries + max(1, Self.growthStep / entrySize)))
         }
-        let free = closing || roomEntries == maxEntries ? roomEntries - entryCount : roomEntries - entryCount - 1
-        guard free > 0 else { return nil }
+        guard slotsFree() > 0 else { return nil }
         let pointer = entry(entryCount)
         entryCount += 1
         return pointer
